@@ -1,0 +1,3 @@
+from esak.cli import main
+
+main()

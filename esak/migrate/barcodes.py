@@ -1,0 +1,43 @@
+"""Reading barcodes off a page image with zxing-cpp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import zxingcpp
+from PIL import Image
+
+_F = zxingcpp.BarcodeFormat
+#: The symbologies of cover sheets and separators (CONTRACT §4). Asking zxing for these
+#: alone keeps it from "finding" exotic 1-D codes in lines of text.
+SYMBOLOGIES = (_F.Code128, _F.Code39, _F.QRCode, _F.DataMatrix)
+_NAMES = {"Code128": "Code128", "Code39": "Code39", "QRCode": "QR", "DataMatrix": "DataMatrix"}
+
+
+@dataclass(frozen=True)
+class Barcode:
+    format: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"format": self.format, "text": self.text}
+
+
+def read_barcodes(image: Image.Image) -> list[Barcode]:
+    """Every barcode on the page, top to bottom; a code printed twice is reported once."""
+    found = zxingcpp.read_barcodes(image, formats=SYMBOLOGIES)
+    placed = []
+    for result in found:
+        if not result.valid:
+            continue
+        pos = result.position
+        top = min(pos.top_left.y, pos.top_right.y, pos.bottom_left.y, pos.bottom_right.y)
+        left = min(pos.top_left.x, pos.bottom_left.x, pos.top_right.x, pos.bottom_right.x)
+        name = result.format.name
+        placed.append((top, left, Barcode(_NAMES.get(name, name), result.text)))
+    placed.sort(key=lambda item: (item[0], item[1]))
+    codes: list[Barcode] = []
+    for _, _, code in placed:
+        if code not in codes:
+            codes.append(code)
+    return codes

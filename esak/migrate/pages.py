@@ -1,0 +1,349 @@
+"""Reading scanned pages: PDFs, multi-page TIFFs, single images and folders of images.
+
+Pages are rasterised one at a time and handed out as 8-bit grey images, so a 500-page
+batch never sits in memory or on disk as a whole. The file type is decided by the bytes,
+not by the name: a delivery may hold anything under any name.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from esak.errors import InputError
+
+#: Pixels one page may have when decoded. 120 MP is an A3 page at 800 dpi; more than that is a
+#: broken file or a decompression bomb (a tiny PNG claiming 40000x40000 pixels).
+MAX_PAGE_PIXELS = 120_000_000
+#: Pixels we rasterise a PDF page to at most; huge page sizes are rendered at a lower
+#: resolution instead of filling memory.
+MAX_RENDER_PIXELS = 40_000_000
+#: A page side longer than this (in mm) is no scan of a case file (A0 is 1189 mm).
+MAX_PAGE_SIDE_MM = 1500.0
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+PDF_SUFFIXES = {".pdf"}
+
+# Pillow only warns between 1x and 2x its limit; we want a hard stop at our own limit.
+Image.MAX_IMAGE_PIXELS = MAX_PAGE_PIXELS
+
+
+@dataclass
+class PageImage:
+    """One rasterised page: an 8-bit grey image and the resolution it was made at."""
+
+    index: int
+    image: Image.Image
+    dpi: float
+    #: The page's physical size in millimetres (width, height), as far as it is known.
+    size_mm: tuple[float, float]
+
+
+def sniff(path: Path) -> str:
+    """The file type by its first bytes: ``pdf``, ``tiff``, ``png``, ``jpeg`` or ``unknown``."""
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "tiff"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    # The PDF header may legally be preceded by junk within the first 1024 bytes.
+    if b"%PDF-" in head:
+        return "pdf"
+    return "unknown"
+
+
+_SUFFIX_TYPES = {
+    ".pdf": {"pdf"},
+    ".tif": {"tiff"},
+    ".tiff": {"tiff"},
+    ".png": {"png"},
+    ".jpg": {"jpeg"},
+    ".jpeg": {"jpeg"},
+}
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key so that ``page2`` comes before ``page10`` (scanners do not always zero-pad)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def to_grey(img: Image.Image) -> Image.Image:
+    """An 8-bit grey version of any Pillow image; transparency is laid on white paper."""
+    if img.mode in ("LA", "RGBA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("L")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = float(arr.max()) or 1.0
+        return Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8), "L")
+    if img.mode == "L":
+        return img
+    return img.convert("L")
+
+
+def _image_dpi(img: Image.Image) -> float:
+    """The resolution an image says it has; 300 when it says nothing believable."""
+    dpi = img.info.get("dpi")
+    try:
+        value = float(dpi[0]) if dpi else 0.0
+    except (TypeError, ValueError, IndexError):
+        value = 0.0
+    return value if 50.0 <= value <= 2400.0 else 300.0
+
+
+class PageSource:
+    """Pages of one input: a file or a folder of images. Use as a context manager."""
+
+    path: Path
+    format: str
+    page_count: int
+    #: Files in an image folder that are not page images; reported, never silently skipped.
+    ignored: list[str]
+
+    def pages(self, dpi: float = 300.0) -> Iterator[PageImage]:
+        for index in range(self.page_count):
+            yield self.page(index, dpi)
+
+    def page(self, index: int, dpi: float = 300.0) -> PageImage:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> PageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PdfSource(PageSource):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = "pdf"
+        self.ignored = []
+        try:
+            self._doc = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            text = str(exc)
+            if "password" in text.lower():
+                raise InputError(
+                    f"{path.name}: the PDF is encrypted with a password",
+                    "ask the scanning service for an unencrypted copy",
+                ) from exc
+            raise InputError(
+                f"{path.name}: the PDF cannot be read ({text})",
+                "the file is damaged or incomplete; ask the scanning service to deliver it again",
+            ) from exc
+        self.page_count = len(self._doc)
+        if self.page_count == 0:
+            self._doc.close()
+            raise InputError(
+                f"{path.name}: the PDF has no pages", "ask the scanning service to deliver it again"
+            )
+
+    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+        try:
+            page = self._doc[index]
+            try:
+                width_pt, height_pt = page.get_size()
+                if page.get_rotation() in (90, 270):
+                    width_pt, height_pt = height_pt, width_pt
+                size_mm = (width_pt * 25.4 / 72.0, height_pt * 25.4 / 72.0)
+                if min(width_pt, height_pt) <= 0:
+                    raise InputError(
+                        f"{self.path.name}, page {index + 1}: the page has no size",
+                        "the file is damaged; ask the scanning service to deliver it again",
+                    )
+                # A huge page is rendered coarser rather than filling memory.
+                pixels = (width_pt / 72.0 * dpi) * (height_pt / 72.0 * dpi)
+                if pixels > MAX_RENDER_PIXELS:
+                    dpi = dpi * (MAX_RENDER_PIXELS / pixels) ** 0.5
+                bitmap = page.render(scale=dpi / 72.0, grayscale=True)
+                try:
+                    image = to_grey(bitmap.to_pil())
+                    # to_pil shares the bitmap's buffer; copy before the bitmap goes.
+                    image = image.copy()
+                finally:
+                    bitmap.close()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as exc:
+            raise InputError(
+                f"{self.path.name}, page {index + 1}: the page cannot be rendered ({exc})",
+                "the file is damaged; ask the scanning service to deliver it again",
+            ) from exc
+        return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
+
+    def close(self) -> None:
+        self._doc.close()
+
+
+def _open_image(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{path.name}: the image claims more pixels than any scan has ({exc})",
+            "a broken file or a decompression bomb; ask the scanning service to deliver it again",
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(
+            f"{path.name}: not a readable image", "ask the scanning service to deliver it again"
+        ) from exc
+    except OSError as exc:
+        raise InputError(
+            f"{path.name}: the image cannot be read ({exc})",
+            "ask the scanning service to deliver it again",
+        ) from exc
+    return img
+
+
+def _frame_to_page(path: Path, frame: Image.Image, index: int, frame_no: int) -> PageImage:
+    width, height = frame.size
+    if width * height > MAX_PAGE_PIXELS:
+        raise InputError(
+            f"{path.name}, page {frame_no + 1}: the image claims {width}x{height} pixels, "
+            "more than any scan has",
+            "a broken file or a decompression bomb; ask the scanning service to deliver it again",
+        )
+    dpi = _image_dpi(frame)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            frame.load()
+            image = to_grey(frame)
+            if image is frame:
+                image = frame.copy()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{path.name}, page {frame_no + 1}: the image data cannot be decoded ({exc})",
+            "the file is damaged or truncated; ask the scanning service to deliver it again",
+        ) from exc
+    size_mm = (width / dpi * 25.4, height / dpi * 25.4)
+    return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
+
+
+class ImageFileSource(PageSource):
+    """A single image or a multi-page TIFF."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.format = fmt
+        self.ignored = []
+        self._img = _open_image(path)
+        try:
+            self.page_count = getattr(self._img, "n_frames", 1)
+        except (OSError, ValueError, SyntaxError) as exc:
+            self._img.close()
+            raise InputError(
+                f"{path.name}: the TIFF's page directory cannot be read ({exc})",
+                "the file is damaged or truncated; ask the scanning service to deliver it again",
+            ) from exc
+        if self.page_count < 1:
+            self._img.close()
+            raise InputError(f"{path.name}: the image has no pages", "ask for a new delivery")
+
+    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+        try:
+            self._img.seek(index)
+        except (EOFError, OSError, ValueError, SyntaxError) as exc:
+            raise InputError(
+                f"{self.path.name}, page {index + 1}: the page cannot be read ({exc})",
+                "the file is damaged or truncated; ask the scanning service to deliver it again",
+            ) from exc
+        return _frame_to_page(self.path, self._img, index, index)
+
+    def close(self) -> None:
+        self._img.close()
+
+
+class ImageFolderSource(PageSource):
+    """A folder of single-page images: one batch, pages in file-name order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = "image-folder"
+        entries = sorted((p for p in path.iterdir()), key=lambda p: natural_key(p.name))
+        self.files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        self.ignored = [p.name for p in entries if p not in self.files]
+        self.page_count = len(self.files)
+        if not self.files:
+            raise InputError(
+                f"{path.name}: the folder holds no page images (.jpg, .png, .tif)",
+                "a batch folder must contain the scanned pages as image files",
+            )
+
+    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+        file = self.files[index]
+        kind = sniff(file)
+        if kind not in _SUFFIX_TYPES[file.suffix.lower()]:
+            raise InputError(
+                f"{self.path.name}/{file.name}: named like an image but is {_describe(kind)}",
+                "ask the scanning service to deliver the page again",
+            )
+        img = _open_image(file)
+        try:
+            if getattr(img, "n_frames", 1) != 1:
+                raise InputError(
+                    f"{self.path.name}/{file.name}: a page image with several pages",
+                    "a batch folder holds one image per page; deliver multi-page TIFFs as files",
+                )
+            return _frame_to_page(file, img, index, 0)
+        finally:
+            img.close()
+
+
+def _describe(kind: str) -> str:
+    return {"unknown": "not a PDF, TIFF, PNG or JPEG file"}.get(kind, f"a {kind.upper()} file")
+
+
+def open_pages(path: Path) -> PageSource:
+    """Open a scanned input for reading page by page.
+
+    Raises :class:`InputError` for anything that cannot be read: missing, empty, encrypted,
+    damaged, not what its name says, or with absurd dimensions.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return ImageFolderSource(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder", "check the path")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file", "name a PDF, TIFF, image or folder")
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(
+                f"{path.name}: the file is empty (0 bytes)",
+                "the transfer was incomplete; ask the scanning service to deliver it again",
+            )
+        kind = sniff(path)
+    except PermissionError as exc:
+        raise InputError(f"{path}: permission denied", "make the file readable for esak") from exc
+    expected = _SUFFIX_TYPES.get(path.suffix.lower())
+    if kind == "unknown":
+        raise InputError(
+            f"{path.name}: not a PDF, TIFF, PNG or JPEG file",
+            "the file is damaged or of another kind; ask the scanning service to deliver it again",
+        )
+    if expected is not None and kind not in expected:
+        raise InputError(
+            f"{path.name}: the name says {path.suffix.lower()} but the content is {_describe(kind)}",
+            "ask the scanning service to deliver the file under its right name",
+        )
+    if kind == "pdf":
+        return PdfSource(path)
+    return ImageFileSource(path, kind)

@@ -1,0 +1,132 @@
+"""Human-readable output: rich tables on standard output, messages and progress on standard error.
+
+Nothing here decides anything; it only shows what the library returned. Households are
+shown by number only, never by a person's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _console(to_stderr: bool) -> Console:
+    return err if to_stderr else out
+
+
+def error(message: str, remedy: str | None) -> None:
+    err.print(f"[bold red]esak: error:[/] {message}", markup=True, soft_wrap=True)
+    if remedy:
+        err.print(f"  [yellow]what to do:[/] {remedy}", soft_wrap=True)
+
+
+def warn_all(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[yellow]problem:[/] {line}", soft_wrap=True)
+
+
+@contextmanager
+def page_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal; silent when standard error is not one (cron, CI)."""
+    if not err.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def profiles_table(sites: list[Any]) -> None:
+    table = Table(title="Sites")
+    table.add_column("site", no_wrap=True)
+    for col in ("name", "go-live", "order", "departments", "note"):
+        table.add_column(col)
+    for p in sites:
+        table.add_row(
+            p.key,
+            p.name,
+            p.go_live.isoformat() if p.go_live else "unplanned",
+            str(p.rollout_order or ""),
+            ", ".join(p.departments),
+            p.go_live_note or "",
+        )
+    out.print(table)
+
+
+def profile_detail(profile: Any) -> None:
+    table = Table(title=f"Site {profile.key}", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in profile.to_dict().items():
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(key, "" if value is None else str(value))
+    out.print(table)
+
+
+def inspect_table(report: Any) -> None:
+    table = Table(title=f"{report.file} ({report.format}, {len(report.pages)} pages)")
+    table.add_column("page", justify="right")
+    table.add_column("kind")
+    table.add_column("barcodes")
+    table.add_column("meaning")
+    styles = {"cover": "bold green", "separator": "cyan", "blank": "dim", "content": ""}
+    for p in report.pages:
+        cls = p.page
+        codes = "; ".join(f"{b.format} {b.text!r}" for b in cls.barcodes)
+        if cls.problem:
+            meaning = f"[red]{cls.problem}[/]"
+        elif cls.cover:
+            meaning = f"household {cls.cover.household}, volume {cls.cover.volume}"
+            if cls.cover.declared_pages:
+                meaning += f", {cls.cover.declared_pages} pages follow"
+        elif cls.separator:
+            meaning = f"new document: {cls.separator.doc_type}" if cls.separator.doc_type else "new document"
+        else:
+            meaning = ""
+        kind = str(cls.kind)
+        table.add_row(str(p.index), f"[{styles[kind]}]{kind}[/]" if styles[kind] else kind, codes, meaning)
+    out.print(table)
+    counts = report.counts()
+    out.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    d = result.to_dict()
+    con.print(
+        f"expected list for [bold]{d['site']}[/]: {d['rows_read']} rows read "
+        f"({d['encoding']}, '{d['delimiter']}'): {d['added']} added, {d['updated']} updated, "
+        f"{d['unchanged']} unchanged, {d['removed']} removed; "
+        f"{d['total_expected']} households expected in all"
+    )
+    for row in d["rejected"]:
+        err.print(f"[yellow]line {row['line']}:[/] {row['reason']}", soft_wrap=True)
+    if d["rejected"]:
+        err.print(f"[yellow]{len(d['rejected'])} row(s) rejected[/]; fix them and import again")
+
+
+def demo_summary(result: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    for line in result.lines():
+        con.print(line, soft_wrap=True)

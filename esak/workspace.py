@@ -1,0 +1,57 @@
+"""The workspace: one folder that holds the index database, the archive and scratch space.
+
+Everything under it is created readable by its owner only: the archive holds social data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from esak.errors import WorkspaceError
+
+DEFAULT_WORKSPACE = "esak-workspace"
+ENV_WORKSPACE = "ESAK_WORKSPACE"
+
+
+def private_umask() -> None:
+    """Make every file and folder this process creates owner-only (0600 / 0700)."""
+    os.umask(0o077)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.sqlite"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @classmethod
+    def resolve(cls, path: str | os.PathLike[str] | None) -> Workspace:
+        """The workspace named on the command line, else ``$ESAK_WORKSPACE``, else ``./esak-workspace``."""
+        chosen = path or os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE
+        return cls(Path(chosen).expanduser().absolute())
+
+    def ensure(self) -> Workspace:
+        """Create the workspace folders (owner-only) if they do not exist yet."""
+        try:
+            for folder in (self.root, self.archive_dir, self.tmp_dir):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkdir's mode does not apply to a folder that was already there.
+            os.chmod(self.root, 0o700)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot create the workspace {self.root}: {exc.strerror}",
+                "choose a folder you can write to with --workspace DIR or ESAK_WORKSPACE",
+            ) from exc
+        return self

@@ -235,7 +235,9 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
     help="Folder for the generated delivery and the demo workspace.",
 )
 @click.option("--households", default=6, show_default=True, help="Households to generate.")
-@click.option("--seed", default=1, show_default=True, help="Seed; the same seed, the same delivery.")
+@click.option(
+    "--seed", default=1, show_default=True, help="Seed; the same seed, the same delivery."
+)
 @json_option
 @handle_errors
 def demo(output: Path, households: int, seed: int, as_json: bool) -> None:

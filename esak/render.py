@@ -101,11 +101,17 @@ def inspect_table(report: Any) -> None:
             if cls.cover.declared_pages:
                 meaning += f", {cls.cover.declared_pages} pages follow"
         elif cls.separator:
-            meaning = f"new document: {cls.separator.doc_type}" if cls.separator.doc_type else "new document"
+            meaning = (
+                f"new document: {cls.separator.doc_type}"
+                if cls.separator.doc_type
+                else "new document"
+            )
         else:
             meaning = ""
         kind = str(cls.kind)
-        table.add_row(str(p.index), f"[{styles[kind]}]{kind}[/]" if styles[kind] else kind, codes, meaning)
+        table.add_row(
+            str(p.index), f"[{styles[kind]}]{kind}[/]" if styles[kind] else kind, codes, meaning
+        )
     out.print(table)
     counts = report.counts()
     out.print(", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -38,7 +38,7 @@ class Workspace:
 
     @classmethod
     def resolve(cls, path: str | os.PathLike[str] | None) -> Workspace:
-        """The workspace named on the command line, else ``$ESAK_WORKSPACE``, else ``./esak-workspace``."""
+        """The workspace named on the command line, else ``$ESAK_WORKSPACE``, else the default."""
         chosen = path or os.environ.get(ENV_WORKSPACE) or DEFAULT_WORKSPACE
         return cls(Path(chosen).expanduser().absolute())
 

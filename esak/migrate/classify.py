@@ -106,7 +106,8 @@ def _parse_structured(value: str, rules: SiteRules) -> Payload:
     if not rules.is_household(household):
         return PayloadProblem(
             PageKind.COVER,
-            f"cover sheet {value!r}: {household!r} is not a household number of this site's pattern",
+            f"cover sheet {value!r}: {household!r} is not a household number "
+            "of this site's pattern",
         )
     if not (volume.isascii() and volume.isdigit() and 1 <= int(volume) <= 999):
         return PayloadProblem(
@@ -114,7 +115,8 @@ def _parse_structured(value: str, rules: SiteRules) -> Payload:
         )
     if not (pages.isascii() and pages.isdigit() and int(pages) <= 100_000):
         return PayloadProblem(
-            PageKind.COVER, f"cover sheet {value!r}: page count must be a whole number (0 = not counted)"
+            PageKind.COVER,
+            f"cover sheet {value!r}: page count must be a whole number (0 = not counted)",
         )
     return CoverInfo(
         household=household, volume=int(volume), declared_pages=int(pages), structured=True
@@ -243,7 +245,10 @@ def classify_barcodes(barcodes: list[Barcode], rules: SiteRules) -> PageClass | 
         types = {s.doc_type for s in separators if s.doc_type}
         if problems:
             return PageClass(
-                PageKind.SEPARATOR, barcodes, separator=SeparatorInfo(None), problem=problems[0].reason
+                PageKind.SEPARATOR,
+                barcodes,
+                separator=SeparatorInfo(None),
+                problem=problems[0].reason,
             )
         if len(types) > 1:
             return PageClass(

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pikepdf
 import pypdfium2 as pdfium
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from esak.errors import InputError
 
@@ -142,6 +143,11 @@ class PdfSource(PageSource):
                     f"{path.name}: the PDF is encrypted with a password",
                     "ask the scanning service for an unencrypted copy",
                 ) from exc
+            if _pdf_page_count(path) == 0:
+                raise InputError(
+                    f"{path.name}: the PDF has no pages",
+                    "ask the scanning service to deliver it again",
+                ) from exc
             raise InputError(
                 f"{path.name}: the PDF cannot be read ({text})",
                 "the file is damaged or incomplete; ask the scanning service to deliver it again",
@@ -188,6 +194,15 @@ class PdfSource(PageSource):
 
     def close(self) -> None:
         self._doc.close()
+
+
+def _pdf_page_count(path: Path) -> int | None:
+    """Pages as qpdf counts them, to tell an empty PDF from a broken one (PDFium cannot)."""
+    try:
+        with pikepdf.open(path) as pdf:
+            return len(pdf.pages)
+    except Exception:  # any failure just means "not a readable PDF"
+        return None
 
 
 def _open_image(path: Path) -> Image.Image:
@@ -341,7 +356,8 @@ def open_pages(path: Path) -> PageSource:
         )
     if expected is not None and kind not in expected:
         raise InputError(
-            f"{path.name}: the name says {path.suffix.lower()} but the content is {_describe(kind)}",
+            f"{path.name}: the name says {path.suffix.lower()} "
+            f"but the content is {_describe(kind)}",
             "ask the scanning service to deliver the file under its right name",
         )
     if kind == "pdf":

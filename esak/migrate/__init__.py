@@ -1,0 +1,1 @@
+"""The ingest pipeline: reading, classifying and archiving scanned pages."""

@@ -1,0 +1,290 @@
+"""The index database: one SQLite file in the workspace, reached through sqlite-utils.
+
+Only the coordinating process writes it. Every change goes through :meth:`Index.transaction`,
+so a run that is killed half-way leaves the index as it was before that change.
+
+The schema is versioned with ``PRAGMA user_version``. To change it, append a function to
+:data:`MIGRATIONS`; never edit, reorder or remove one that has shipped, because indexes in the
+field have already run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+import sqlite_utils
+
+from esak.errors import DiskFullError, EsakError, LockedError, WorkspaceError
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+#: Seconds a writer waits for another esak process to finish its transaction.
+BUSY_TIMEOUT_S = 10
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Primary result codes from sqlite3.h; Python only exposes them as numbers on the exception.
+_SQLITE_PERM = 3
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+
+
+def _m001_expected(db: sqlite_utils.Database) -> None:
+    """The expected list (Soll-Liste) per site, and a record of every import of it."""
+    # Plain DDL rather than sqlite-utils' create(): a migration must produce the same schema
+    # forever, whatever a future sqlite-utils decides about defaults.
+    db.execute(
+        """
+        CREATE TABLE expected (
+            site TEXT NOT NULL,
+            household TEXT NOT NULL,
+            name TEXT,
+            status TEXT,
+            volumes INTEGER CHECK (volumes IS NULL OR volumes >= 1),
+            source_file TEXT NOT NULL,
+            source_line INTEGER NOT NULL,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (site, household)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE expected_imports (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            delimiter TEXT NOT NULL,
+            rows_read INTEGER NOT NULL,
+            added INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            unchanged INTEGER NOT NULL,
+            removed INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            imported_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX expected_imports_by_site ON expected_imports (site, id)")
+
+
+#: Schema migrations, in order: entry i takes the index from user_version i to i + 1.
+#: Append new ones at the end; each runs in its own transaction.
+MIGRATIONS: list[Migration] = [
+    _m001_expected,
+]
+
+
+def schema_version() -> int:
+    """The schema version this esak writes (the number of migrations it knows)."""
+    return len(MIGRATIONS)
+
+
+def _error_for(exc: sqlite3.Error, path: Path) -> EsakError | None:
+    """The user-facing error for a SQLite failure, or None if it is a bug in esak."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return DiskFullError(
+            f"the disk holding the index {path} is full",
+            "free space, then run the same command again to resume",
+        )
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return LockedError(
+            f"the index {path} stayed locked for {BUSY_TIMEOUT_S} s: "
+            "another esak run is writing to it",
+            "wait for that run to finish, then run the same command again",
+        )
+    if code == _SQLITE_NOTADB:
+        return _not_a_database(path)
+    if code == _SQLITE_CORRUPT:
+        return WorkspaceError(
+            f"the index {path} is damaged ({exc})",
+            "restore index.sqlite from the last backup of the workspace",
+        )
+    if code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN):
+        return WorkspaceError(
+            f"cannot use the index {path}: {exc}",
+            "check that the workspace is on a local disk and that you may write to it",
+        )
+    return None
+
+
+def _not_a_database(path: Path) -> WorkspaceError:
+    return WorkspaceError(
+        f"{path} is not an esak index (not a SQLite database)",
+        "point --workspace (or ESAK_WORKSPACE) at the right folder, "
+        "or move that file out of the workspace",
+    )
+
+
+class Index:
+    """An open index database. Use :meth:`open`; close it, or use it as a context manager."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._savepoints = itertools.count(1)
+
+    @classmethod
+    def open(cls, path: Path) -> Index:
+        """Open the index at ``path``, creating it owner-only; bring its schema up to date."""
+        path = Path(path)
+        _create_private(path)
+        try:
+            # isolation_level=None: the driver never opens transactions behind our back, so
+            # transaction() alone decides where a change begins and ends.
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _error_for(exc, path) or WorkspaceError(
+                f"cannot open the index {path}: {exc}"
+            ) from exc
+        try:
+            index = cls(sqlite_utils.Database(conn), path)
+            index._configure()
+            index._migrate()
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _error_for(exc, path) or WorkspaceError(
+                    f"cannot open the index {path}: {exc}"
+                ) from exc
+            raise
+        return index
+
+    def _configure(self) -> None:
+        conn = self.db.conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        # In WAL mode NORMAL can lose the last commits on power loss but never corrupts the
+        # file or splits a transaction; FULL would fsync on every commit of a long ingest.
+        conn.execute("PRAGMA synchronous=NORMAL")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of this index file (``PRAGMA user_version``)."""
+        return int(self.db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        known = schema_version()
+        if self.schema_version > known:
+            raise WorkspaceError(
+                f"the index {self.path} was written by a newer esak "
+                f"(schema {self.schema_version}; this esak knows up to schema {known})",
+                "upgrade esak",
+            )
+        for target, migration in enumerate(MIGRATIONS, start=1):
+            if self.schema_version >= target:
+                continue
+            with self.transaction():
+                # Another esak may have migrated between our check and our lock.
+                if self.schema_version >= target:
+                    continue
+                migration(self.db)
+                # user_version lives in the file header and is part of the transaction,
+                # so the version and the schema change commit together or not at all.
+                self.db.conn.execute(f"PRAGMA user_version={target}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One atomic change: BEGIN IMMEDIATE … COMMIT, rolled back if the block raises.
+
+        IMMEDIATE takes the write lock up front, so two esak runs queue (for up to
+        BUSY_TIMEOUT_S) instead of failing half-way with a lock upgrade error. Nested use
+        becomes a savepoint: the inner block can fail alone if its caller catches the error.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            name = f"esak_{next(self._savepoints)}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+            return
+
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield self.db
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # A failed statement may already have ended the transaction (e.g. SQLITE_FULL).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                error = _error_for(exc, self.path)
+                if error is not None:
+                    raise error from exc
+            raise
+
+    def _translate(self, exc: sqlite3.Error) -> BaseException:
+        return _error_for(exc, self.path) or exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _create_private(path: Path) -> None:
+    """Create the index file owner-only before SQLite does, and refuse a foreign file.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so making this one
+    0600 covers all three.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                # An index created by an older tool or copied in with loose permissions.
+                with contextlib.suppress(PermissionError):
+                    os.fchmod(fd, 0o600)
+            head = os.read(fd, len(_SQLITE_MAGIC))
+        finally:
+            os.close(fd)
+    except IsADirectoryError as exc:
+        raise WorkspaceError(
+            f"the index {path} is a folder, not a file",
+            "move that folder out of the workspace",
+        ) from exc
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot create or open the index {path}: {exc.strerror}",
+            "choose a workspace you can write to with --workspace DIR or ESAK_WORKSPACE",
+        ) from exc
+    # An empty file is a new database; anything else must carry SQLite's header. Checking it
+    # ourselves keeps SQLite from ever touching (or journalling next to) a stranger's file.
+    if head and head != _SQLITE_MAGIC:
+        raise _not_a_database(path)

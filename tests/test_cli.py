@@ -1,0 +1,122 @@
+"""The command line as scripts use it: JSON shapes, exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from esak.cli import cli
+from esak.errors import ExitCode
+from tests.conftest import sample
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, _ in _commands(cli)], ids=[" ".join(p) for p, _ in _commands(cli)]
+)
+def test_every_command_has_help_with_an_example_and_is_in_the_readme(path):
+    from pathlib import Path
+
+    command = dict(_commands(cli))[path]
+    assert command.help and "Example:" in command.help
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"esak {' '.join(path)}" in readme or f"`{' '.join(path)}" in readme
+
+
+def test_inspect_json_follows_the_contract():
+    result = run("inspect", str(sample("paperless", "patch-code-t-middle.pdf")), "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["file"].endswith("patch-code-t-middle.pdf")
+    assert [p["index"] for p in data["pages"]] == [0, 1, 2]
+    assert [p["kind"] for p in data["pages"]] == ["content", "separator", "content"]
+    assert data["pages"][1]["barcodes"] == [{"format": "Code39", "text": "PATCHT"}]
+    assert data["pages"][0]["barcodes"] == []
+
+
+def test_inspect_of_an_encrypted_file_is_one_line_and_exit_3():
+    result = run("inspect", str(sample("paperless", "negative-control-password-is-test.pdf")))
+    assert result.exit_code == ExitCode.INPUT
+    assert "Traceback" not in result.output
+    assert "encrypted" in result.stderr
+
+
+def test_inspect_error_with_json_is_still_one_json_object(tmp_path):
+    bad = tmp_path / "x.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    result = run("inspect", str(bad), "--json")
+    assert result.exit_code == ExitCode.INPUT
+    data = json.loads(result.stdout)
+    assert data["exit_code"] == 3 and "not a PDF" in data["error"] and data["remedy"]
+
+
+def test_inspect_unknown_site_is_a_config_error():
+    result = run("inspect", str(sample("paperless", "patch-code-t.pdf")), "--site", "atlantis")
+    assert result.exit_code == ExitCode.CONFIG
+    assert "unknown site" in result.stderr
+
+
+def test_profiles_list_json_has_all_sites():
+    data = json.loads(run("profiles", "list", "--json").stdout)
+    keys = {s["key"] for s in data["sites"]}
+    assert len(keys) == 18 and {"borken", "rhede", "schoeppingen", "kreisverwaltung"} <= keys
+
+
+def test_profiles_show():
+    result = run("profiles", "show", "borken", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["go_live"] == "2021-03-01"
+
+
+def test_expected_import_twice_changes_nothing_and_reports_bad_rows(tmp_path):
+    csv_file = tmp_path / "soll.csv"
+    text = "BG-Nummer;Name;Status\n95401BG0000101;Müller, Jürgen;aktiv\n95401BG000010;Weiß;aktiv\n"
+    csv_file.write_bytes(text.encode("cp1252"))
+    ws = str(tmp_path / "ws")
+    first = run(
+        "--workspace", ws, "expected", "import", "--site", "borken", str(csv_file), "--json"
+    )
+    assert first.exit_code == ExitCode.PROBLEMS
+    data = json.loads(first.stdout)
+    assert (data["added"], data["encoding"], data["rejected"][0]["line"]) == (1, "cp1252", 3)
+    assert "Müller" not in first.stdout + first.stderr  # households by number, never by name
+    second = run(
+        "--workspace", ws, "expected", "import", "--site", "borken", str(csv_file), "--json"
+    )
+    again = json.loads(second.stdout)
+    assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 1)
+
+
+def test_expected_import_clean_list_exits_0_and_workspace_is_private(tmp_path):
+    csv_file = tmp_path / "soll.csv"
+    csv_file.write_text("household,status\n95401BG0000101,aktiv\n95401BG0000102,aktiv\n")
+    ws = tmp_path / "ws"
+    result = run("--workspace", str(ws), "expected", "import", "--site", "borken", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert ws.stat().st_mode & 0o077 == 0
+    assert (ws / "index.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_workspace_from_environment(tmp_path):
+    csv_file = tmp_path / "soll.csv"
+    csv_file.write_text("household\n95401BG0000101\n")
+    ws = tmp_path / "from-env"
+    result = run(
+        "expected", "import", "--site", "borken", str(csv_file), env={"ESAK_WORKSPACE": str(ws)}
+    )
+    assert result.exit_code == 0
+    assert (ws / "index.sqlite").exists()

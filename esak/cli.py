@@ -221,6 +221,74 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
         sys.exit(int(ExitCode.PROBLEMS))
 
 
+# --- ingest and show ------------------------------------------------------------------------
+
+
+@cli.command()
+@site_option()
+@click.argument("delivery", type=click.Path(path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes for classification and OCR [default: one per core].",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Run the work on a Dask cluster (tcp://host:8786) instead of local processes.",
+)
+@json_option
+@click.pass_obj
+@handle_errors
+def ingest(
+    app: App, site: str, delivery: Path, workers: int | None, scheduler: str | None, as_json: bool
+) -> None:
+    """Ingest a scan delivery: OCR into PDF/A, one e-file per household, every page recorded.
+
+    The delivery folder is never modified. Running the same command again changes nothing;
+    a run that was interrupted is finished by running it again.
+
+    Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15
+    """
+    from esak.migrate.ingest import ingest_delivery
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    with render.ingest_progress() as on_progress:
+        report = ingest_delivery(
+            app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
+            on_progress=on_progress,
+        )  # fmt: skip
+    if as_json:
+        _emit_json(report.to_dict())
+    render.ingest_summary(report, to_stderr=as_json)
+    if not report.ok:
+        sys.exit(int(ExitCode.PROBLEMS))
+
+
+@cli.command()
+@click.argument("household")
+@json_option
+@click.pass_obj
+@handle_errors
+def show(app: App, household: str, as_json: bool) -> None:
+    """List one household's archived documents.
+
+    Example: esak show 95401BG0000101
+    """
+    from esak.index.db import Index
+    from esak.index.records import household_documents
+
+    with Index.open(app.workspace.ensure().index_path) as index:
+        result = household_documents(index, household, app.workspace.archive_dir)
+    if as_json:
+        _emit_json(result)
+    else:
+        render.household_table(result)
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 

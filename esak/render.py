@@ -136,3 +136,83 @@ def demo_summary(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     for line in result.lines():
         con.print(line, soft_wrap=True)
+
+
+@contextmanager
+def ingest_progress() -> Iterator[Callable[[Any], None]]:
+    """Pages classified and documents OCR'd, with ETA, on a terminal only."""
+    if not err.is_terminal:
+        yield lambda progress: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bars:
+        pages = bars.add_task("pages read", total=None)
+        docs = bars.add_task("documents OCR'd", total=None)
+
+        def update(p: Any) -> None:
+            bars.update(pages, completed=p.pages_classified, total=p.pages_total or None)
+            bars.update(docs, completed=p.documents_done, total=p.documents_total or None)
+
+        yield update
+
+
+def ingest_summary(report: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    d = report.to_dict()
+    status = "[bold green]OK[/]" if report.ok else "[bold yellow]PROBLEMS[/]"
+    con.print(f"ingest of {d['delivery']} for [bold]{d['site']}[/]: {status}")
+    files, pages = d["files"], d["pages"]
+    con.print(
+        f"files: {files['ingested']} ingested, {files['quarantined']} set aside, "
+        f"{files['duplicate']} duplicates"
+        + (f"; {d['already_ingested']} already ingested before" if d["already_ingested"] else "")
+    )
+    con.print(
+        f"pages: {pages['input']} in = {pages['archived']} archived + {pages['cover']} cover "
+        f"+ {pages['separator']} separator + {pages['blank']} blank "
+        f"+ {pages['quarantined']} set aside"
+    )
+    con.print(
+        f"households: {len(d['households'])}; documents written now: {d['documents_written']} "
+        f"({d['seconds']} s, {d['pages_per_minute']} OCR pages/min)"
+    )
+    for f in d["quarantined_files"]:
+        con.print(f"[yellow]set aside[/] {f['file']}: {f['reason']}", soft_wrap=True)
+    for p in d["quarantined_pages"]:
+        con.print(
+            f"[yellow]set aside[/] {p['file']} page(s) {p['pages']}: {p['reason']}", soft_wrap=True
+        )
+    for p in d["delivery_problems"]:
+        con.print(f"[yellow]delivery[/] {p['file']}: {p['problem']}", soft_wrap=True)
+    for m in d["page_count_mismatches"]:
+        con.print(
+            f"[yellow]page count[/] {m['household']} volume {m['volume']} in {m['file']}: "
+            f"cover says {m['declared']}, found {m['found']}"
+        )
+    for note in d["notes"]:
+        con.print(note)
+
+
+def household_table(result: dict[str, Any]) -> None:
+    table = Table(title=f"household {result['household']}")
+    for col in ("volume", "doc", "type", "pages", "path", "source"):
+        table.add_column(col)
+    for d in result["documents"]:
+        src = d["source"]
+        table.add_row(
+            str(d["volume"]),
+            str(d["document"]),
+            d["type"] or "",
+            str(d["pages"]),
+            d["path"],
+            f"{src['file']} p.{(src['first_page'] or 0) + 1}-{(src['last_page'] or 0) + 1}",
+        )
+    out.print(table)
+    if not result["documents"]:
+        out.print("no documents archived yet")

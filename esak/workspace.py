@@ -5,11 +5,14 @@ Everything under it is created readable by its owner only: the archive holds soc
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from esak.errors import WorkspaceError
+from esak.errors import LockedError, WorkspaceError
 
 DEFAULT_WORKSPACE = "esak-workspace"
 ENV_WORKSPACE = "ESAK_WORKSPACE"
@@ -55,3 +58,30 @@ class Workspace:
                 "choose a folder you can write to with --workspace DIR or ESAK_WORKSPACE",
             ) from exc
         return self
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "esak.lock"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the workspace for one writing run; a second run is refused at once.
+
+        flock is released by the kernel when the holder dies (kill -9 included), so a lock
+        file left behind by a killed run is stale by construction and simply taken over.
+        """
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                raise LockedError(
+                    f"another esak run holds the workspace {self.root} ({holder})",
+                    "wait for it to finish; a killed run releases the lock by itself",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)

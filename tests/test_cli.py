@@ -34,7 +34,10 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme(path):
     command = dict(_commands(cli))[path]
     assert command.help and "Example:" in command.help
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert f"esak {' '.join(path)}" in readme or f"`{' '.join(path)}" in readme
+    import re
+
+    words = re.escape(" ".join(path))
+    assert re.search(rf"esak (\[--workspace DIR\] )?{words}\b", readme)
 
 
 def test_inspect_json_follows_the_contract():

@@ -82,10 +82,125 @@ def _m001_expected(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX expected_imports_by_site ON expected_imports (site, id)")
 
 
+def _m002_ingest(db: sqlite_utils.Database) -> None:
+    """Deliveries, input files, every page, documents, set-aside ranges and runs."""
+    # Statement by statement: executescript() would COMMIT the migration's transaction first.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            site TEXT,
+            options TEXT,
+            os_user TEXT,
+            esak_version TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            exit_code INTEGER
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            path TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_ingested TEXT,
+            UNIQUE (site, path)
+        );
+        CREATE TABLE delivery_problems (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            file TEXT NOT NULL,
+            problem TEXT NOT NULL
+        );
+        CREATE TABLE input_files (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            site TEXT NOT NULL,
+            relpath TEXT NOT NULL,
+            format TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            page_count INTEGER,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ingested', 'quarantined', 'duplicate')),
+            reason TEXT,
+            duplicate_of INTEGER REFERENCES input_files(id),
+            run_id INTEGER REFERENCES runs(id),
+            ingested_at TEXT NOT NULL
+        );
+        CREATE INDEX input_files_by_delivery ON input_files (delivery_id, relpath);
+        CREATE INDEX input_files_by_sha ON input_files (site, sha256);
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            household TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            doc_type TEXT,
+            path TEXT NOT NULL UNIQUE,
+            pages INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            pdfa TEXT,
+            text_chars INTEGER,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (site, household, volume, seq)
+        );
+        CREATE INDEX documents_by_household ON documents (household);
+        CREATE TABLE sections (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            site TEXT NOT NULL,
+            household TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            cover_page INTEGER,
+            declared_pages INTEGER,
+            found_pages INTEGER NOT NULL
+        );
+        CREATE INDEX sections_by_site ON sections (site, household);
+        CREATE TABLE pages (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            page_index INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            barcodes TEXT,
+            detected_by TEXT,
+            outcome TEXT NOT NULL
+                CHECK (outcome IN ('archived', 'cover', 'separator', 'blank', 'quarantined')),
+            household TEXT,
+            volume INTEGER,
+            document_id INTEGER REFERENCES documents(id),
+            document_page INTEGER,
+            reason TEXT,
+            UNIQUE (file_id, page_index)
+        );
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            first_page INTEGER,
+            last_page INTEGER,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX quarantine_by_site ON quarantine (site);
+        """
+    )
+
+
+def _execute_all(db: sqlite_utils.Database, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 #: Schema migrations, in order: entry i takes the index from user_version i to i + 1.
 #: Append new ones at the end; each runs in its own transaction.
 MIGRATIONS: list[Migration] = [
     _m001_expected,
+    _m002_ingest,
 ]
 
 

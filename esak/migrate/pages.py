@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,19 +137,21 @@ class PdfSource(PageSource):
         try:
             self._doc = pdfium.PdfDocument(str(path))
         except pdfium.PdfiumError as exc:
-            text = str(exc)
-            if "password" in text.lower():
+            # PDFium's error codes are unreliable (an empty PDF may say "password");
+            # qpdf tells encrypted, empty and broken apart.
+            state = _pdf_state(path)
+            if state == "encrypted":
                 raise InputError(
                     f"{path.name}: the PDF is encrypted with a password",
                     "ask the scanning service for an unencrypted copy",
                 ) from exc
-            if _pdf_page_count(path) == 0:
+            if state == "empty":
                 raise InputError(
                     f"{path.name}: the PDF has no pages",
                     "ask the scanning service to deliver it again",
                 ) from exc
             raise InputError(
-                f"{path.name}: the PDF cannot be read ({text})",
+                f"{path.name}: the PDF cannot be read ({exc})",
                 "the file is damaged or incomplete; ask the scanning service to deliver it again",
             ) from exc
         self.page_count = len(self._doc)
@@ -196,13 +198,15 @@ class PdfSource(PageSource):
         self._doc.close()
 
 
-def _pdf_page_count(path: Path) -> int | None:
-    """Pages as qpdf counts them, to tell an empty PDF from a broken one (PDFium cannot)."""
+def _pdf_state(path: Path) -> str:
+    """``encrypted``, ``empty`` or ``broken``, as qpdf sees the file."""
     try:
         with pikepdf.open(path) as pdf:
-            return len(pdf.pages)
-    except Exception:  # any failure just means "not a readable PDF"
-        return None
+            return "empty" if len(pdf.pages) == 0 else "broken"
+    except pikepdf.PasswordError:
+        return "encrypted"
+    except Exception:  # any other failure just means "not a readable PDF"
+        return "broken"
 
 
 def _open_image(path: Path) -> Image.Image:
@@ -289,12 +293,17 @@ class ImageFileSource(PageSource):
 class ImageFolderSource(PageSource):
     """A folder of single-page images: one batch, pages in file-name order."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, files: Sequence[str] | None = None) -> None:
         self.path = path
         self.format = "image-folder"
-        entries = sorted((p for p in path.iterdir()), key=lambda p: natural_key(p.name))
-        self.files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        self.ignored = [p.name for p in entries if p not in self.files]
+        if files is not None:
+            # The delivery scan decided which files are this batch's pages.
+            self.files = [path / name for name in files]
+            self.ignored = []
+        else:
+            entries = sorted(path.iterdir(), key=lambda p: natural_key(p.name))
+            self.files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            self.ignored = [p.name for p in entries if p not in self.files]
         self.page_count = len(self.files)
         if not self.files:
             raise InputError(
@@ -326,7 +335,7 @@ def _describe(kind: str) -> str:
     return {"unknown": "not a PDF, TIFF, PNG or JPEG file"}.get(kind, f"a {kind.upper()} file")
 
 
-def open_pages(path: Path) -> PageSource:
+def open_pages(path: Path, files: Sequence[str] | None = None) -> PageSource:
     """Open a scanned input for reading page by page.
 
     Raises :class:`InputError` for anything that cannot be read: missing, empty, encrypted,
@@ -334,7 +343,7 @@ def open_pages(path: Path) -> PageSource:
     """
     path = Path(path)
     if path.is_dir():
-        return ImageFolderSource(path)
+        return ImageFolderSource(path, files)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder", "check the path")
     if not path.is_file():

@@ -1,0 +1,48 @@
+"""Read-only queries over the index for people and scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from esak.errors import InputError
+from esak.index.db import Index
+
+
+def household_documents(index: Index, household: str, archive_dir: Path) -> dict[str, Any]:
+    """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256)."""
+    rows = index.db.execute(
+        "SELECT d.site, d.volume, d.seq, d.doc_type, d.path, d.pages, d.sha256, d.size, d.pdfa, "
+        "d.created_at, f.relpath, "
+        "(SELECT MIN(page_index) FROM pages p WHERE p.document_id = d.id), "
+        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id) "
+        "FROM documents d JOIN input_files f ON f.id = d.file_id "
+        "WHERE d.household = ? ORDER BY d.site, d.volume, d.seq",
+        [household],
+    ).fetchall()
+    if not rows:
+        expected = index.db.execute(
+            "SELECT site FROM expected WHERE household = ?", [household]
+        ).fetchone()
+        if expected is None:
+            raise InputError(
+                f"household {household} is not in the index",
+                "check the number; `esak verify --site SITE` lists what was archived",
+            )
+    documents = [
+        {
+            "site": r[0],
+            "volume": r[1],
+            "document": r[2],
+            "type": r[3],
+            "path": str(archive_dir / r[4]),
+            "pages": r[5],
+            "sha256": r[6],
+            "size": r[7],
+            "pdfa": r[8],
+            "archived_at": r[9],
+            "source": {"file": r[10], "first_page": r[11], "last_page": r[12]},
+        }
+        for r in rows
+    ]
+    return {"household": household, "documents": documents}

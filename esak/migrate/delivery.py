@@ -1,0 +1,648 @@
+"""What a scan delivery folder holds: its input items, and how it squares with its manifest.
+
+The delivery folder belongs to the scanning service and is evidence of what they handed
+over: it is only ever read. Nothing here writes, renames, chmods or leaves temp files in it.
+
+Every entry of the folder ends up as an item or inside one (an image folder), so that each
+can later end "ingested" or "set aside with a reason"; nothing is silently skipped. Entries
+that must not be read (hidden and system files, links leading elsewhere, unreadable files)
+carry a ``problem`` and are set aside without being opened by the reader.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import stat
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from esak.errors import InputError
+from esak.migrate.pages import natural_key, sniff
+
+MANIFEST_NAME = "manifest.csv"
+
+#: Files operating systems drop into folders on their own; never scans.
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini", ".ds_store"}
+_PDF_SUFFIXES = {".pdf"}
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+_PAGE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+#: ``<household>_<volume>``; whether the first part is a household number is the profile's call.
+_VOLUME_RE = re.compile(r"(?P<household>.+)_(?P<volume>\d{1,3})")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1024 * 1024
+
+HIDDEN = "not a scan file (hidden or system file)"
+PERMISSION_DENIED = "cannot be read (permission denied)"
+LINK_OUTSIDE = "symbolic link leading outside the delivery"
+LINK_TO_FOLDER = "symbolic link to a folder, not followed"
+LINK_BROKEN = "broken symbolic link"
+NOT_REGULAR = "not a regular file (device, pipe or socket)"
+NOT_DELIVERED = "listed in manifest, not delivered"
+NOT_LISTED = "delivered, not listed in manifest"
+CHECKSUM_DIFFERS = "checksum differs from manifest"
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input of a delivery: a file, or a folder of single-page images."""
+
+    #: POSIX path relative to the delivery root; an image folder is its folder's path
+    #: (``.`` for loose images in the root).
+    relpath: str
+    path: Path
+    #: ``pdf``, ``tiff``, ``image-folder``, ``household-pdf`` or ``unknown``.
+    format: str
+    household: str | None
+    volume: int | None
+    #: Of the file; of an image folder: over ``b"<name>\\0<sha256 of file>\\n"`` per page in
+    #: page order. None if it could not be read.
+    sha256: str | None
+    size: int
+    #: Why it is set aside without being read; None = to be read.
+    problem: str | None
+    #: An image folder's page files, in page order.
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """A finding about the delivery as a whole, mostly from reconciling the manifest."""
+
+    file: str
+    problem: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"file": self.file, "problem": self.problem}
+
+
+@dataclass
+class DeliveryScan:
+    root: Path
+    items: list[InputItem]
+    problems: list[DeliveryProblem]
+    #: relpath -> pages declared in the manifest's optional ``pages`` column. An image folder
+    #: gets the sum over its page files when the manifest gives pages for each of them.
+    manifest_pages: dict[str, int]
+    has_manifest: bool
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks so that a 2 GB TIFF never sits in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliveryScan:
+    """List a delivery's inputs and reconcile them with its manifest, if it has one.
+
+    Raises :class:`InputError` if the folder is missing, not a folder, unreadable, or holds
+    nothing at all.
+    """
+    root = Path(os.path.abspath(root))
+    if not os.path.lexists(root):
+        raise InputError(
+            f"{root}: no such folder", "check the path to the folder the scanning service delivered"
+        )
+    if not root.is_dir():
+        raise InputError(
+            f"{root}: not a folder",
+            "name the delivery folder itself, not a file in it",
+        )
+    walker = _Walker(root, is_household)
+    try:
+        walker.walk_root()
+    except PermissionError as exc:
+        raise InputError(
+            f"{root}: the folder cannot be read (permission denied)",
+            "make the delivery folder readable for the user running esak",
+        ) from exc
+    except OSError as exc:
+        raise InputError(
+            f"{root}: the folder cannot be read ({exc.strerror or exc})",
+            "check that the delivery folder (or the drive holding it) is available",
+        ) from exc
+    if not walker.items:
+        raise InputError(
+            f"{root}: the delivery holds no scans",
+            "check that this is the right folder and that the transfer is complete",
+        )
+
+    problems: list[DeliveryProblem] = []
+    manifest_pages: dict[str, int] = {}
+    if walker.manifest is not None:
+        problems, manifest_pages = _reconcile(walker)
+    items = sorted(walker.items, key=lambda item: (_path_key(item.relpath), item.relpath))
+    return DeliveryScan(
+        root=root,
+        items=items,
+        problems=problems,
+        manifest_pages=manifest_pages,
+        has_manifest=walker.manifest is not None,
+    )
+
+
+def _path_key(relpath: str) -> list[list[object]]:
+    # Per path segment, so that 'box2/…' sorts before 'box10/…' and '/' has no odd weight.
+    return [natural_key(part) for part in relpath.split("/")]
+
+
+def _nfc(text: str) -> str:
+    # Deliveries made on a Mac spell 'ü' as 'u' + combining diaeresis (NFD); Windows-made
+    # manifests as one character (NFC). Both name the same file.
+    return unicodedata.normalize("NFC", text)
+
+
+@dataclass
+class _Page:
+    name: str
+    sha256: str | None
+    size: int
+    problem: str | None
+
+
+@dataclass
+class _Delivered:
+    relpath: str
+    sha256: str | None
+
+
+@dataclass
+class _Walker:
+    root: Path
+    is_household: Callable[[str], bool]
+    root_real: str = ""
+    items: list[InputItem] = field(default_factory=list)
+    #: Every delivered file (each page of an image folder too), keyed by its NFC relpath.
+    delivered: dict[str, _Delivered] = field(default_factory=dict)
+    #: Folders we walked, keyed by NFC relpath.
+    folders: set[str] = field(default_factory=set)
+    #: Folders whose content we did not list (hidden or unreadable), keyed by NFC relpath.
+    opaque: set[str] = field(default_factory=set)
+    #: Image folders: NFC relpath of the folder -> NFC relpaths of its pages.
+    image_folders: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    manifest: Path | None = None
+
+    def walk_root(self) -> None:
+        self.root_real = os.path.realpath(self.root)
+        # The root's own errors must reach the caller; below it, they become items.
+        with os.scandir(self.root) as it:
+            entries = list(it)
+        self._walk_entries(entries, "")
+
+    def _walk(self, folder: str, rel: str) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except PermissionError:
+            self._set_aside(rel, PERMISSION_DENIED, folder=True)
+            return
+        except OSError as exc:
+            self._set_aside(rel, f"cannot be read ({exc.strerror or exc})", folder=True)
+            return
+        self._walk_entries(entries, rel)
+
+    def _walk_entries(self, entries: list[os.DirEntry[str]], rel: str) -> None:
+        pages: list[_Page] = []
+        if not rel:
+            self.manifest = _find_manifest(entries)
+        for entry in entries:
+            if self.manifest is not None and entry.path == str(self.manifest):
+                continue
+            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            self._entry(entry, relpath, pages)
+        if pages:
+            self._image_folder(rel or ".", pages)
+
+    def _entry(self, entry: os.DirEntry[str], relpath: str, pages: list[_Page]) -> None:
+        name = entry.name
+        if name.startswith(".") or name.lower() in _SYSTEM_FILES:
+            if entry.is_dir(follow_symlinks=False):
+                self._set_aside(relpath, HIDDEN, folder=True)
+            elif entry.is_file(follow_symlinks=False):
+                # Hashed all the same: a junk file the manifest lists is still checked.
+                self._file(entry.path, relpath, "unknown", problem=HIDDEN)
+            else:
+                self._set_aside(relpath, HIDDEN)
+            return
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if not self._inside(target):
+                # Never read: the link could expose anything on the machine to the archive.
+                self._set_aside(relpath, LINK_OUTSIDE)
+                return
+            if not os.path.exists(target):
+                self._set_aside(relpath, LINK_BROKEN)
+                return
+            if os.path.isdir(target):
+                # Following it would list the same pages twice, or loop forever.
+                self._set_aside(relpath, LINK_TO_FOLDER)
+                return
+            if not os.path.isfile(target):
+                self._set_aside(relpath, NOT_REGULAR)
+                return
+            # A link to a file in the delivery reads as that file; a second copy of the same
+            # content is caught later by its hash.
+            self._classify(entry.path, relpath, pages)
+            return
+        if entry.is_dir(follow_symlinks=False):
+            self.folders.add(_nfc(relpath))
+            self._walk(entry.path, relpath)
+            return
+        if not entry.is_file(follow_symlinks=False):
+            # Reading a named pipe would block for ever.
+            self._set_aside(relpath, NOT_REGULAR)
+            return
+        self._classify(entry.path, relpath, pages)
+
+    def _inside(self, target: str) -> bool:
+        return target == self.root_real or target.startswith(self.root_real.rstrip(os.sep) + os.sep)
+
+    def _classify(self, path: str, relpath: str, pages: list[_Page]) -> None:
+        name = relpath.rsplit("/", 1)[-1]
+        suffix = os.path.splitext(name)[1].lower()
+        if suffix in _PDF_SUFFIXES:
+            household, volume = self._household_of(name[: -len(suffix)])
+            self._file(
+                path,
+                relpath,
+                "household-pdf" if household else "pdf",
+                household=household,
+                volume=volume,
+            )
+        elif suffix in _TIFF_SUFFIXES:
+            sha, size, problem = _read(path)
+            # A single-page TIFF is a page of its folder's batch; anything else (several
+            # pages, damaged, not a TIFF at all) is its own input, for the reader to judge.
+            if problem is None and _tiff_frames(Path(path)) == 1:
+                pages.append(_Page(name, sha, size, None))
+            else:
+                self._add_file(relpath, path, "tiff", sha, size, problem)
+        elif suffix in _PAGE_IMAGE_SUFFIXES:
+            sha, size, problem = _read(path)
+            pages.append(_Page(name, sha, size, problem))
+        else:
+            self._file(
+                path, relpath, "unknown", problem=f"not a scan file ({suffix or 'no extension'})"
+            )
+
+    def _household_of(self, stem: str) -> tuple[str | None, int | None]:
+        if self.is_household(stem):
+            return stem, 1
+        found = _VOLUME_RE.fullmatch(stem)
+        if found and self.is_household(found["household"]):
+            volume = int(found["volume"])
+            if 1 <= volume <= 999:
+                return found["household"], volume
+        return None, None
+
+    def _file(
+        self,
+        path: str,
+        relpath: str,
+        fmt: str,
+        *,
+        problem: str | None = None,
+        household: str | None = None,
+        volume: int | None = None,
+    ) -> None:
+        sha, size, read_problem = _read(path)
+        self._add_file(relpath, path, fmt, sha, size, problem or read_problem, household, volume)
+
+    def _add_file(
+        self,
+        relpath: str,
+        path: str,
+        fmt: str,
+        sha: str | None,
+        size: int,
+        problem: str | None,
+        household: str | None = None,
+        volume: int | None = None,
+    ) -> None:
+        self.items.append(
+            InputItem(
+                relpath=relpath,
+                path=Path(path),
+                format=fmt,
+                household=household,
+                volume=volume,
+                sha256=sha,
+                size=size,
+                problem=problem,
+            )
+        )
+        self.delivered[_nfc(relpath)] = _Delivered(relpath, sha)
+
+    def _set_aside(self, relpath: str, problem: str, *, folder: bool = False) -> None:
+        """An entry that is not read at all: no hash, no size."""
+        self.items.append(
+            InputItem(
+                relpath=relpath,
+                path=self.root / relpath,
+                format="unknown",
+                household=None,
+                volume=None,
+                sha256=None,
+                size=0,
+                problem=problem,
+            )
+        )
+        if folder:
+            self.opaque.add(_nfc(relpath))
+        else:
+            self.delivered[_nfc(relpath)] = _Delivered(relpath, None)
+
+    def _image_folder(self, rel: str, pages: list[_Page]) -> None:
+        pages.sort(key=lambda p: (natural_key(p.name), p.name))
+        digest = hashlib.sha256()
+        for page in pages:
+            if page.sha256 is not None:
+                digest.update(os.fsencode(page.name) + b"\0" + page.sha256.encode("ascii") + b"\n")
+        unreadable = [p for p in pages if p.problem]
+        problem = None
+        if unreadable:
+            # One unreadable page spoils the batch: without it, cover sheets and page counts
+            # of everything after it would be wrong.
+            problem = f"{unreadable[0].problem}: {', '.join(p.name for p in unreadable)}"
+        self.items.append(
+            InputItem(
+                relpath=rel,
+                path=self.root if rel == "." else self.root / rel,
+                format="image-folder",
+                household=None,
+                volume=None,
+                sha256=None if unreadable else digest.hexdigest(),
+                size=sum(p.size for p in pages),
+                problem=problem,
+                files=tuple(p.name for p in pages),
+            )
+        )
+        page_keys = []
+        for page in pages:
+            relpath = page.name if rel == "." else f"{rel}/{page.name}"
+            self.delivered[_nfc(relpath)] = _Delivered(relpath, page.sha256)
+            page_keys.append(_nfc(relpath))
+        self.image_folders[_nfc(rel)] = (rel, page_keys)
+
+
+def _find_manifest(entries: Iterable[os.DirEntry[str]]) -> Path | None:
+    candidates = [e for e in entries if e.name.lower() == MANIFEST_NAME]
+    # Windows does not tell 'Manifest.csv' from 'manifest.csv'; the exact name wins if both.
+    candidates.sort(key=lambda e: e.name != MANIFEST_NAME)
+    for entry in candidates:
+        if entry.is_file(follow_symlinks=False):
+            return Path(entry.path)
+    return None
+
+
+def _read(path: str) -> tuple[str | None, int, str | None]:
+    """(sha256, size, problem) of a file; problem is None when it could be read."""
+    try:
+        size = os.stat(path).st_size
+        return sha256_file(Path(path)), size, None
+    except PermissionError:
+        return None, 0, PERMISSION_DENIED
+    except OSError as exc:
+        return None, 0, f"cannot be read ({exc.strerror or exc})"
+
+
+def _tiff_frames(path: Path) -> int | None:
+    """Pages of a TIFF; None if it is not a TIFF or cannot be opened."""
+    try:
+        # Decided by the bytes: a PNG named .tif must not slip into a batch as a page.
+        if sniff(path) != "tiff":
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1))
+    # Pillow raises a zoo of exception types on damaged files; whatever it is, the reader
+    # opens the file again later and reports it with a reason.
+    except Exception:
+        return None
+
+
+# --- the manifest ------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    line: int
+    path: str
+    sha256: str | None
+    pages: int | None
+
+
+class _BadManifest(Exception):
+    pass
+
+
+def _reconcile(walker: _Walker) -> tuple[list[DeliveryProblem], dict[str, int]]:
+    assert walker.manifest is not None
+    try:
+        rows, row_problems = _parse_manifest(walker.manifest)
+    except _BadManifest as exc:
+        return [DeliveryProblem(MANIFEST_NAME, str(exc))], {}
+
+    manifest_nfc = _nfc(walker.manifest.name)
+    by_casefold: dict[str, list[str]] = {}
+    for key in walker.delivered:
+        by_casefold.setdefault(key.casefold(), []).append(key)
+
+    findings: list[DeliveryProblem] = []
+    listed: set[str] = set()
+    pages_by_key: dict[str, int] = {}
+    manifest_pages: dict[str, int] = {}
+    for row in rows:
+        if row.path == manifest_nfc:
+            continue
+        key = row.path
+        if key not in walker.delivered:
+            # Made on Windows, where 'Batch_1.PDF' and 'batch_1.pdf' are the same file.
+            same = by_casefold.get(key.casefold(), [])
+            if len(same) == 1:
+                key = same[0]
+        if key in walker.delivered:
+            listed.add(key)
+            found = walker.delivered[key]
+            if row.sha256 and found.sha256 and found.sha256 != row.sha256:
+                findings.append(DeliveryProblem(found.relpath, CHECKSUM_DIFFERS))
+            if row.pages is not None:
+                pages_by_key[key] = row.pages
+                manifest_pages[found.relpath] = row.pages
+            continue
+        if key in walker.folders:
+            row_problems.append(
+                DeliveryProblem(
+                    MANIFEST_NAME, f"manifest row {row.line}: {row.path} is a folder, not a file"
+                )
+            )
+            continue
+        opaque = next((o for o in walker.opaque if key.startswith(o + "/")), None)
+        if opaque is not None:
+            findings.extend(_check_unlisted_folder(walker, row, opaque))
+            continue
+        findings.append(DeliveryProblem(row.path, NOT_DELIVERED))
+        if row.pages is not None:
+            manifest_pages[row.path] = row.pages
+
+    for key, found in walker.delivered.items():
+        if key not in listed:
+            findings.append(DeliveryProblem(found.relpath, NOT_LISTED))
+
+    for rel, page_keys in walker.image_folders.values():
+        if page_keys and all(k in pages_by_key for k in page_keys):
+            manifest_pages[rel] = sum(pages_by_key[k] for k in page_keys)
+
+    findings.sort(key=lambda p: (_path_key(p.file), p.file, p.problem))
+    return row_problems + findings, manifest_pages
+
+
+def _check_unlisted_folder(walker: _Walker, row: _Row, folder: str) -> list[DeliveryProblem]:
+    """A manifest row inside a folder we did not list (hidden or unreadable)."""
+    path = walker.root / row.path
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return [DeliveryProblem(row.path, NOT_DELIVERED)]
+        sha = sha256_file(path)
+    except FileNotFoundError:
+        return [DeliveryProblem(row.path, NOT_DELIVERED)]
+    except OSError:
+        return [DeliveryProblem(row.path, f"listed in manifest, cannot be checked ({folder})")]
+    if row.sha256 and sha != row.sha256:
+        return [DeliveryProblem(row.path, CHECKSUM_DIFFERS)]
+    return []
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        # What Excel writes on a German Windows when told "CSV".
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise _BadManifest("not a text file in UTF-8 or Windows-1252 encoding") from exc
+    return text
+
+
+def _parse_manifest(path: Path) -> tuple[list[_Row], list[DeliveryProblem]]:
+    try:
+        raw = path.read_bytes()
+    except PermissionError as exc:
+        raise _BadManifest(PERMISSION_DENIED) from exc
+    except OSError as exc:
+        raise _BadManifest(f"cannot be read ({exc.strerror or exc})") from exc
+    text = _decode(raw)
+    # A binary file decodes as Windows-1252 all too easily; text has no NUL bytes.
+    if "\x00" in text:
+        raise _BadManifest("not a text file in UTF-8 or Windows-1252 encoding")
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if not first_line:
+        raise _BadManifest("empty: no header row with the columns 'file' and 'sha256'")
+    delimiter = ";" if ";" in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next((cells for cells in reader if any(c.strip() for c in cells)), None)
+        if header is None:
+            raise _BadManifest("empty: no header row with the columns 'file' and 'sha256'")
+        columns = {name.strip().lower(): index for index, name in enumerate(header)}
+        missing = [c for c in ("file", "sha256") if c not in columns]
+        if missing:
+            shown = delimiter.join(cell.strip() for cell in header)
+            raise _BadManifest(
+                f"the header row lacks the column(s) {', '.join(repr(c) for c in missing)} "
+                f"(found: {shown!r})"
+            )
+        rows: list[_Row] = []
+        problems: list[DeliveryProblem] = []
+        first_row: dict[str, int] = {}
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            line = reader.line_num
+            row = _parse_row(cells, columns, line, problems)
+            if row is None:
+                continue
+            if row.path in first_row:
+                problems.append(
+                    DeliveryProblem(
+                        MANIFEST_NAME,
+                        f"manifest row {line}: {row.path} is listed again "
+                        f"(first in row {first_row[row.path]})",
+                    )
+                )
+                continue
+            first_row[row.path] = line
+            rows.append(row)
+    except csv.Error as exc:
+        raise _BadManifest(f"not a valid CSV file (line {reader.line_num}: {exc})") from exc
+    return rows, problems
+
+
+def _cell(cells: list[str], columns: dict[str, int], name: str) -> str:
+    index = columns.get(name)
+    if index is None or index >= len(cells):
+        return ""
+    return cells[index].strip()
+
+
+def _parse_row(
+    cells: list[str], columns: dict[str, int], line: int, problems: list[DeliveryProblem]
+) -> _Row | None:
+    def problem(what: str) -> None:
+        problems.append(DeliveryProblem(MANIFEST_NAME, f"manifest row {line}: {what}"))
+
+    raw_path = _cell(cells, columns, "file")
+    if not raw_path:
+        problem("no file name")
+        return None
+    rel = _clean_path(raw_path)
+    if rel is None:
+        problem("path leaves the delivery")
+        return None
+    if not rel:
+        problem("no file name")
+        return None
+
+    sha: str | None = _cell(cells, columns, "sha256").lower()
+    if not sha:
+        problem(f"no checksum for {rel}")
+        sha = None
+    elif not _SHA256_RE.fullmatch(sha):
+        problem(f"{sha!r} is not a SHA-256 checksum")
+        sha = None
+
+    pages: int | None = None
+    raw_pages = _cell(cells, columns, "pages")
+    if raw_pages:
+        if raw_pages.isascii() and raw_pages.isdigit():
+            pages = int(raw_pages)
+        else:
+            problem(f"pages {raw_pages!r} is not a whole number")
+    return _Row(line, rel, sha, pages)
+
+
+def _clean_path(raw: str) -> str | None:
+    """The manifest's path as an NFC POSIX relpath; None if it points outside the delivery."""
+    path = raw.replace("\\", "/")
+    # '/x', '//server/share/x' and 'C:/x' all name places outside the delivery.
+    if path.startswith("/") or re.match(r"[A-Za-z]:", path):
+        return None
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return None
+    return _nfc("/".join(parts))

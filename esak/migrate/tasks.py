@@ -1,0 +1,294 @@
+"""Work done in worker processes: classifying pages and building one OCR'd PDF/A document.
+
+Tasks and results are small picklable records, so they run unchanged in a local process pool
+or on a Dask worker. Workers never touch the index; they write only their own temporary
+files under the workspace's tmp folder, which the coordinator renames into the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import img2pdf
+import pikepdf
+from PIL import Image
+
+from esak.errors import InputError
+from esak.migrate.classify import PageKind, SiteRules, classify_page
+from esak.migrate.pages import _image_dpi, open_pages, sniff
+from esak.migrate.plan import PageRecord
+
+#: Resolution pages are classified at (barcode samples are specified at 300 dpi).
+CLASSIFY_DPI = 300.0
+
+
+@dataclass(frozen=True)
+class ClassifyTask:
+    path: str
+    files: tuple[str, ...] | None
+    first: int
+    last: int  # inclusive
+    rules: SiteRules
+    dpi: float = CLASSIFY_DPI
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    first: int
+    records: tuple[PageRecord, ...]
+    seconds: float
+
+
+def classify_chunk(task: ClassifyTask) -> ClassifyResult:
+    """Classify pages ``first..last`` of one input; a page that cannot be read gets ``error``."""
+    started = time.process_time()
+    records: list[PageRecord] = []
+    with open_pages(Path(task.path), task.files) as source:
+        for index in range(task.first, task.last + 1):
+            try:
+                page = source.page(index, task.dpi)
+            except InputError as exc:
+                records.append(PageRecord(index=index, kind="content", error=exc.message))
+                continue
+            cls = classify_page(page.image, page.dpi, task.rules)
+            page.image.close()
+            records.append(
+                PageRecord(
+                    index=index,
+                    kind=str(cls.kind),
+                    barcodes=tuple((b.format, b.text) for b in cls.barcodes),
+                    household=cls.cover.household if cls.cover else None,
+                    volume=cls.cover.volume if cls.cover else None,
+                    declared_pages=cls.cover.declared_pages if cls.cover else None,
+                    doc_type=cls.separator.doc_type if cls.separator else None,
+                    problem=cls.problem,
+                )
+            )
+    return ClassifyResult(task.first, tuple(records), time.process_time() - started)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentTask:
+    key: str
+    source: str
+    format: str
+    files: tuple[str, ...] | None
+    pages: tuple[int, ...]
+    languages: tuple[str, ...]
+    tmp_dir: str
+    title: str
+    timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    key: str
+    output: str | None
+    pages: int
+    sha256: str | None
+    size: int
+    pdfa: str | None
+    text_chars: int
+    #: (position within the document, household text) of pages whose printed text says
+    #: AKTENDECKBLATT: a cover sheet whose barcode could not be read.
+    text_covers: tuple[tuple[int, str], ...]
+    error: str | None
+    #: The error is not about this document (a missing program): stop the run.
+    fatal: bool
+    seconds: float
+
+
+_COVER_TITLE = re.compile(r"AKTEN\s*DECK\s*BLATT", re.IGNORECASE)
+_COVER_NUMBER = re.compile(r"BG\s*-?\s*Nummer\s*[:.]?\s*([0-9A-Za-z]{6,40})", re.IGNORECASE)
+
+
+def find_text_covers(page_texts: list[str]) -> tuple[tuple[int, str], ...]:
+    """Pages whose OCR text is that of a cover sheet, with the household number printed on it."""
+    found = []
+    for pos, text in enumerate(page_texts):
+        if _COVER_TITLE.search(text):
+            match = _COVER_NUMBER.search(text)
+            if match:
+                found.append((pos, match.group(1)))
+    return tuple(found)
+
+
+def _image_page_pdf(img: Image.Image, dpi: float) -> bytes:
+    """One lossless PDF page of a scanned image at its own resolution."""
+    if img.mode in ("LA", "RGBA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    elif img.mode not in ("1", "L", "RGB"):
+        img = img.convert("RGB")
+    buf = io.BytesIO()
+    if img.mode == "1":
+        img.save(buf, format="TIFF", compression="group4", dpi=(dpi, dpi))
+    else:
+        img.save(buf, format="PNG", dpi=(round(dpi), round(dpi)))
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    return img2pdf.convert(buf.getvalue(), layout_fun=layout, nodate=True)
+
+
+def _jpeg_page_pdf(path: Path) -> bytes:
+    """A JPEG goes into the PDF as it is: re-encoding would lose quality."""
+    with Image.open(path) as img:
+        dpi = _image_dpi(img)
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    return img2pdf.convert(str(path), layout_fun=layout, nodate=True)
+
+
+def _assemble_input(task: DocumentTask, target: Path) -> None:
+    """The document's pages, unchanged, as one PDF for OCRmyPDF."""
+    out = pikepdf.new()
+    if task.format in ("pdf", "household-pdf"):
+        with pikepdf.open(task.source) as src:
+            for index in task.pages:
+                out.pages.append(src.pages[index])
+            out.save(target)
+        return
+    parts: list[pikepdf.Pdf] = []
+    try:
+        if task.format == "image-folder":
+            assert task.files is not None
+            for index in task.pages:
+                path = Path(task.source) / task.files[index]
+                if sniff(path) == "jpeg":
+                    data = _jpeg_page_pdf(path)
+                else:
+                    with Image.open(path) as img:
+                        img.load()
+                        data = _image_page_pdf(img, _image_dpi(img))
+                parts.append(pikepdf.open(io.BytesIO(data)))
+        else:
+            with Image.open(task.source) as img:
+                for index in task.pages:
+                    img.seek(index)
+                    img.load()
+                    parts.append(pikepdf.open(io.BytesIO(_image_page_pdf(img, _image_dpi(img)))))
+        for part in parts:
+            out.pages.extend(part.pages)
+        out.save(target)
+    finally:
+        for part in parts:
+            part.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def build_document(task: DocumentTask) -> DocumentResult:
+    """OCR one document's pages into a PDF/A-2b with a text layer, under the tmp folder."""
+    import ocrmypdf
+    from ocrmypdf.exceptions import ExitCodeException, MissingDependencyError
+
+    started = time.monotonic()
+    tmp_dir = Path(task.tmp_dir)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    # OCRmyPDF's intermediates (~100 MB a page) go under the workspace, not /tmp.
+    os.environ["TMPDIR"] = str(tmp_dir)
+    tempfile.tempdir = str(tmp_dir)
+    fd, name = tempfile.mkstemp(prefix="doc-", suffix=".pdf", dir=tmp_dir)
+    os.close(fd)
+    output = Path(name)
+    source_pdf = output.with_suffix(".in.pdf")
+    sidecar = output.with_suffix(".txt")
+    collector = _Collect()
+    log = logging.getLogger("ocrmypdf")
+    log.addHandler(collector)
+    log.propagate = False
+
+    def failed(message: str, fatal: bool = False) -> DocumentResult:
+        output.unlink(missing_ok=True)
+        return DocumentResult(
+            task.key, None, 0, None, 0, None, 0, (), message, fatal, time.monotonic() - started
+        )
+
+    try:
+        _assemble_input(task, source_pdf)
+        ocrmypdf.ocr(
+            source_pdf,
+            output,
+            language=list(task.languages),
+            output_type="pdfa-2",
+            # Scans may carry a scanner's OCR layer; we always make our own German one.
+            force_ocr=True,
+            rotate_pages=True,
+            deskew=True,
+            jobs=1,
+            optimize=0,
+            progress_bar=False,
+            sidecar=sidecar,
+            tesseract_timeout=task.timeout,
+            title=task.title,
+        )
+        with pikepdf.open(output) as pdf:
+            pdfa = pdf.open_metadata().pdfa_status
+            pages = len(pdf.pages)
+        if not pdfa.startswith("2"):
+            return failed(f"OCRmyPDF did not produce PDF/A-2 (got {pdfa or 'plain PDF'})")
+        if pages != len(task.pages):
+            return failed(f"OCR output has {pages} pages, expected {len(task.pages)}")
+        texts = sidecar.read_text(encoding="utf-8", errors="replace").split("\f")
+        return DocumentResult(
+            key=task.key,
+            output=str(output),
+            pages=pages,
+            sha256=_sha256(output),
+            size=output.stat().st_size,
+            pdfa=pdfa,
+            text_chars=sum(len(t.strip()) for t in texts),
+            text_covers=find_text_covers(texts),
+            error=None,
+            fatal=False,
+            seconds=time.monotonic() - started,
+        )
+    except MissingDependencyError as exc:
+        return failed(f"a program OCR needs is missing: {exc}", fatal=True)
+    except ExitCodeException as exc:
+        detail = str(exc).strip() or type(exc).__name__
+        return failed(f"OCR failed: {detail}")
+    except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
+        if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
+            return failed("no space left on the workspace's disk", fatal=True)
+        return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
+    finally:
+        log.removeHandler(collector)
+        source_pdf.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+
+
+__all__ = [
+    "ClassifyResult",
+    "ClassifyTask",
+    "DocumentResult",
+    "DocumentTask",
+    "PageKind",
+    "build_document",
+    "classify_chunk",
+    "find_text_covers",
+]

@@ -135,7 +135,7 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
 def demo_summary(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     for line in result.lines():
-        con.print(line, soft_wrap=True)
+        con.print(line, soft_wrap=True, markup=False)
 
 
 @contextmanager

@@ -53,10 +53,8 @@ class DemoResult:
             "esak against the generator's ground truth:",
         ]
         out += [f"  [{'ok' if passed else 'FAILED'}] {name}" for name, passed in self.checks]
-        out.append(
-            "try: esak --workspace "
-            f"{self.folder / 'workspace'} show {self.archived[0] if self.archived else '<household>'}"
-        )
+        example = self.archived[0] if self.archived else "<household>"
+        out.append(f"try: esak --workspace {self.folder / 'workspace'} show {example}")
         return out
 
 
@@ -102,8 +100,7 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
         (
             "every input page is accounted for",
             report.pages["input"] == len(pages)
-            and report.pages["input"]
-            == sum(v for k, v in report.pages.items() if k != "input"),
+            and report.pages["input"] == sum(v for k, v in report.pages.items() if k != "input"),
         ),
     ]
     return result

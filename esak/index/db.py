@@ -186,7 +186,7 @@ def _m002_ingest(db: sqlite_utils.Database) -> None:
             created_at TEXT NOT NULL
         );
         CREATE INDEX quarantine_by_site ON quarantine (site);
-        """
+        """,
     )
 
 

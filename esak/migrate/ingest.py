@@ -184,25 +184,31 @@ class _Run:
     def _start(self) -> None:
         root = str(self.scan.root)
         with self.index.transaction() as db:
-            self.run_id = db["runs"].insert(
-                {
-                    "command": "ingest",
-                    "site": self.profile.key,
-                    "options": json.dumps({"delivery": root, "workers": self.workers}),
-                    "os_user": getpass.getuser(),
-                    "esak_version": __version__,
-                    "started_at": now(),
-                }
-            ).last_pk
+            self.run_id = (
+                db["runs"]
+                .insert(
+                    {
+                        "command": "ingest",
+                        "site": self.profile.key,
+                        "options": json.dumps({"delivery": root, "workers": self.workers}),
+                        "os_user": getpass.getuser(),
+                        "esak_version": __version__,
+                        "started_at": now(),
+                    }
+                )
+                .last_pk
+            )
             row = db.execute(
                 "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.profile.key, root]
             ).fetchone()
             if row:
                 self.delivery_id = row[0]
             else:
-                self.delivery_id = db["deliveries"].insert(
-                    {"site": self.profile.key, "path": root, "first_seen": now()}
-                ).last_pk
+                self.delivery_id = (
+                    db["deliveries"]
+                    .insert({"site": self.profile.key, "path": root, "first_seen": now()})
+                    .last_pk
+                )
             # Delivery problems describe the folder as it is now: recomputed on every run.
             db.execute("DELETE FROM delivery_problems WHERE delivery_id = ?", [self.delivery_id])
             for problem in self.scan.problems:
@@ -244,9 +250,11 @@ class _Run:
 
     def _quarantine_file(self, item: InputItem, reason: str, page_count: int | None = None) -> None:
         with self.index.transaction() as db:
-            file_id = db["input_files"].insert(
-                self._file_row(item, "quarantined", reason=reason, page_count=page_count)
-            ).last_pk
+            file_id = (
+                db["input_files"]
+                .insert(self._file_row(item, "quarantined", reason=reason, page_count=page_count))
+                .last_pk
+            )
             db["quarantine"].insert(
                 {
                     "site": self.profile.key,
@@ -474,9 +482,11 @@ class _Run:
         }
         moved: list[Path] = []
         with self.index.transaction() as db:
-            file_id = db["input_files"].insert(
-                self._file_row(item, "ingested", page_count=batch.page_count)
-            ).last_pk
+            file_id = (
+                db["input_files"]
+                .insert(self._file_row(item, "ingested", page_count=batch.page_count))
+                .last_pk
+            )
             doc_ids: dict[int, int] = {}
             for doc in plan.documents:
                 if doc.number in failed_docs:
@@ -497,23 +507,27 @@ class _Run:
                 assert result.output is not None
                 os.replace(result.output, target)
                 moved.append(target)
-                doc_ids[doc.number] = db["documents"].insert(
-                    {
-                        "site": site,
-                        "household": doc.household,
-                        "volume": doc.volume,
-                        "seq": seq,
-                        "doc_type": doc.doc_type,
-                        "path": rel.as_posix(),
-                        "pages": result.pages,
-                        "size": result.size,
-                        "sha256": result.sha256,
-                        "pdfa": result.pdfa,
-                        "text_chars": result.text_chars,
-                        "file_id": file_id,
-                        "created_at": now(),
-                    }
-                ).last_pk
+                doc_ids[doc.number] = (
+                    db["documents"]
+                    .insert(
+                        {
+                            "site": site,
+                            "household": doc.household,
+                            "volume": doc.volume,
+                            "seq": seq,
+                            "doc_type": doc.doc_type,
+                            "path": rel.as_posix(),
+                            "pages": result.pages,
+                            "size": result.size,
+                            "sha256": result.sha256,
+                            "pdfa": result.pdfa,
+                            "text_chars": result.text_chars,
+                            "file_id": file_id,
+                            "created_at": now(),
+                        }
+                    )
+                    .last_pk
+                )
                 self.documents_written += 1
                 self.pages_ocr += result.pages
             for section in plan.sections:

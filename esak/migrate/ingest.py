@@ -27,7 +27,7 @@ from esak.index.db import Index
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import make_executor
 from esak.migrate.pages import open_pages
-from esak.migrate.plan import BatchPlan, PageRecord, plan_batch
+from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
@@ -38,6 +38,9 @@ from esak.migrate.tasks import (
 )
 from esak.profiles import Profile
 from esak.workspace import Workspace
+
+#: Document number of a probe: OCR of orphan pages, read for a cover sheet's printed text.
+_PROBE = -1
 
 #: Pages one classification task takes: small enough to spread a big batch over all workers.
 CHUNK_PAGES = 16
@@ -149,6 +152,8 @@ class _Batch:
     docs_left: int = 0
     #: a document's text showed a cover sheet: plan again once the running documents are back
     replan: bool = False
+    #: pages before the first cover were read once for a cover sheet's printed text
+    probed: bool = False
 
 
 class _Run:
@@ -394,6 +399,17 @@ class _Run:
             if key in batch.failed:
                 continue
             self._submit_doc(batch, doc, executor, futures, run_tmp)
+        orphans = [
+            p.index
+            for p in batch.plan.pages
+            if p.reason == ORPHAN_REASON and batch.records[p.index].kind == "content"
+        ]
+        if orphans and not batch.probed:
+            # Pages before the first cover may follow a cover whose barcode is unreadable:
+            # OCR them once and look for the cover sheet's printed text.
+            batch.probed = True
+            probe = PlannedDocument(_PROBE, "", 0, None, orphans)
+            self._submit_doc(batch, probe, executor, futures, run_tmp)
         self.on_progress(self.progress)
         if batch.docs_left == 0:
             self._commit(batch)
@@ -429,7 +445,9 @@ class _Run:
                 else DependencyError(result.error or "", "install what is missing (make demo)")
             )
             return
-        if result.error:
+        if doc.number == _PROBE:
+            self._probed(batch, doc, result)
+        elif result.error:
             attempts = batch.attempts.get(key, 0) + 1
             batch.attempts[key] = attempts
             if attempts < 2:
@@ -442,16 +460,7 @@ class _Run:
             covers = self._valid_text_covers(doc, result)
             if covers:
                 # A cover sheet whose barcode could not be read: split the batch anew.
-                for index, household in covers:
-                    batch.records[index] = replace(
-                        batch.records[index],
-                        kind="cover",
-                        household=household,
-                        volume=1,
-                        declared_pages=0,
-                        detected_by="ocr",
-                    )
-                batch.replan = True
+                _mark_text_covers(batch, covers)
         self.progress.documents_done += 1
         self.on_progress(self.progress)
         if batch.docs_left == 0:
@@ -460,6 +469,14 @@ class _Run:
                 self._plan(batch, executor, futures, run_tmp)
                 return
             self._commit(batch)
+
+    def _probed(self, batch: _Batch, doc: PlannedDocument, result: DocumentResult) -> None:
+        """A probe's OCR output is only read for cover sheets, never archived."""
+        if result.output:
+            Path(result.output).unlink(missing_ok=True)
+        covers = self._valid_text_covers(doc, result) if not result.error else []
+        if covers:
+            _mark_text_covers(batch, covers)
 
     def _valid_text_covers(self, doc, result: DocumentResult) -> list[tuple[int, str]]:
         found = []
@@ -597,6 +614,20 @@ class _Run:
                 )
         self.progress.files_done += 1
         self.on_progress(self.progress)
+
+
+def _mark_text_covers(batch: _Batch, covers: list[tuple[int, str]]) -> None:
+    """Pages whose printed text shows a cover sheet become covers; the batch is planned anew."""
+    for index, household in covers:
+        batch.records[index] = replace(
+            batch.records[index],
+            kind="cover",
+            household=household,
+            volume=1,
+            declared_pages=0,
+            detected_by="ocr",
+        )
+    batch.replan = True
 
 
 def _ranges(pages: list[tuple[int, str]]) -> list[tuple[int, int, str]]:

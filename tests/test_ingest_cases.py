@@ -1,0 +1,186 @@
+"""Ingest on hand-built deliveries: real sample scans behind cover sheets, and hostile input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import img2pdf
+import numpy as np
+import pikepdf
+import pypdfium2 as pdfium
+import pytest
+import zxingcpp
+from click.testing import CliRunner
+from PIL import Image
+
+from esak.cli import cli
+from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
+from tests.conftest import sample
+from tests.test_pages import _bomb_png
+
+pytestmark = pytest.mark.slow
+DPI = 200
+
+
+def _pdf_bytes(images: list[Image.Image]) -> bytes:
+    parts = []
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", dpi=(DPI, DPI))
+        parts.append(buf.getvalue())
+    return img2pdf.convert(parts)
+
+
+def _cover(household: str, **kw) -> Image.Image:
+    return render_cover_sheet(household, site="borken", dpi=DPI, rng=random.Random(1), **kw)
+
+
+def _with_pages_of(cover: Image.Image, pdf_path: Path, target: Path) -> None:
+    """A batch: a cover sheet, then the pages of a real scan, unchanged."""
+    out = pikepdf.open(io.BytesIO(_pdf_bytes([cover])))
+    with pikepdf.open(pdf_path) as src:
+        out.pages.extend(src.pages)
+        out.save(target)
+
+
+def _ingest(ws: Path, delivery: Path) -> dict:
+    result = CliRunner().invoke(
+        cli,
+        ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json"],
+        catch_exceptions=False,
+    )
+    return json.loads(result.stdout)
+
+
+def _show(ws: Path, household: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), "show", household, "--json"])
+    return json.loads(result.stdout)["documents"]
+
+
+@pytest.fixture(scope="module")
+def samples_run(tmp_path_factory):
+    fax = sample("paperless", "barcode-fax-image.pdf")
+    cardinal = sample("ocrmypdf", "cardinal.pdf")
+    root = tmp_path_factory.mktemp("samples")
+    delivery = root / "delivery"
+    delivery.mkdir()
+    _with_pages_of(_cover("95401BG0000101"), fax, delivery / "batch_fax.pdf")
+    _with_pages_of(_cover("95401BG0000102"), cardinal, delivery / "batch_cardinal.pdf")
+    ws = root / "ws"
+    return _ingest(ws, delivery), ws
+
+
+def test_fax_scan_behind_a_cover_sheet_becomes_two_documents(samples_run):
+    report, ws = samples_run
+    docs = _show(ws, "95401BG0000101")
+    assert [d["pages"] for d in docs] == [1, 1]
+    assert report["pages"]["separator"] == 1
+
+
+def _osd_rotation(png: Path) -> int:
+    out = subprocess.run(
+        ["tesseract", str(png), "-", "--psm", "0"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("Rotate:"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"no orientation found: {out}")
+
+
+def test_cardinal_pages_come_out_upright_with_text(samples_run, tmp_path):
+    _, ws = samples_run
+    (doc,) = _show(ws, "95401BG0000102")
+    assert doc["pages"] == 4
+    pdf = pdfium.PdfDocument(doc["path"])
+    for i in range(4):
+        page = pdf[i]
+        assert "linnsequencer" in page.get_textpage().get_text_range().lower(), f"page {i}"
+        png = tmp_path / f"p{i}.png"
+        page.render(scale=150 / 72).to_pil().save(png)
+        assert _osd_rotation(png) == 0, f"page {i} is not upright"
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+
+def _erase_barcode(img: Image.Image) -> Image.Image:
+    """The cover sheet with its barcode torn off: only the printed text is left."""
+    arr = np.array(img)
+    for code in zxingcpp.read_barcodes(img):
+        p = code.position
+        xs = [p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x]
+        ys = [p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y]
+        arr[max(min(ys) - 30, 0) : max(ys) + 30, max(min(xs) - 30, 0) : max(xs) + 30] = 245
+    out = Image.fromarray(arr)
+    assert zxingcpp.read_barcodes(out) == []
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    delivery = root / "delivery"
+    delivery.mkdir()
+    rng = random.Random(5)
+    person = random_person(rng)
+
+    def content(household: str) -> Image.Image:
+        return render_content_page(
+            rng, "lohnabrechnung", dpi=DPI, person=person, household=household
+        )
+
+    good = _pdf_bytes([_cover("95401BG0000201"), content("95401BG0000201")])
+    (delivery / "batch 1 Übergabe.pdf").write_bytes(good)
+    (delivery / "batch_1_copy.pdf").write_bytes(good)  # delivered twice
+    (delivery / "kaputt.pdf").write_bytes(os.urandom(3000))
+    outside = root / "secret.pdf"
+    outside.write_bytes(good)
+    (delivery / "link.pdf").symlink_to(outside)
+    bombs = delivery / "bomb"
+    bombs.mkdir()
+    (bombs / "0001.png").write_bytes(_bomb_png())
+    bad = render_cover_sheet(
+        "95401BG0000301", site="rhede", dpi=DPI, rng=random.Random(2), symbology="QR"
+    )
+    (delivery / "wrong_site.pdf").write_bytes(_pdf_bytes([bad, content("95401BG0000301")]))
+    torn = _erase_barcode(_cover("95401BG0000401", scanner_noise=False))
+    (delivery / "torn_cover.pdf").write_bytes(_pdf_bytes([torn, content("95401BG0000401")]))
+    ws = root / "ws"
+    return _ingest(ws, delivery), ws
+
+
+def test_each_bad_file_is_set_aside_with_its_reason(hostile_run):
+    report, _ = hostile_run
+    reasons = {f["file"]: f["reason"] for f in report["quarantined_files"]}
+    assert "not a PDF" in reasons["kaputt.pdf"]
+    assert "outside the delivery" in reasons["link.pdf"]
+    # An image folder's pages are opened one by one: the bomb is set aside as its page.
+    (bomb,) = [p for p in report["quarantined_pages"] if p["file"] == "bomb"]
+    assert "pixels" in bomb["reason"] and bomb["pages"] == "1"
+    assert "same content as" in reasons["batch_1_copy.pdf"]
+    assert "batch 1 Übergabe.pdf" not in reasons
+
+
+def test_cover_of_another_site_sets_its_pages_aside(hostile_run):
+    report, _ = hostile_run
+    aside = [p for p in report["quarantined_pages"] if p["file"] == "wrong_site.pdf"]
+    assert aside and "rhede" in aside[0]["reason"] and aside[0]["pages"] == "1-2"
+    assert "95401BG0000301" not in report["households"]
+
+
+def test_cover_with_torn_barcode_is_recognised_by_its_printed_text(hostile_run):
+    report, ws = hostile_run
+    assert "95401BG0000401" in report["households"]
+    (doc,) = _show(ws, "95401BG0000401")
+    assert doc["pages"] == 1 and doc["source"]["first_page"] == 1
+
+
+def test_the_good_file_is_archived_once(hostile_run):
+    report, ws = hostile_run
+    assert len(_show(ws, "95401BG0000201")) == 1
+    assert report["files"]["duplicate"] == 1

@@ -27,7 +27,8 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         if expected is None:
             raise InputError(
                 f"household {household} is not in the index",
-                "check the number; `esak verify --site SITE` lists what was archived",
+                "check the number (as printed on the cover sheet); "
+                "ingest the delivery that holds it first",
             )
     documents = [
         {

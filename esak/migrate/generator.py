@@ -30,6 +30,8 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
+from esak.migrate.delivery import sha256_file
+
 __all__ = [
     "CONTENT_KINDS",
     "DOC_TYPES",
@@ -1780,14 +1782,6 @@ def _write_container(c: _Container, delivery: Path, dpi: int, site: str) -> None
                 img.save(target / name, "PNG", dpi=(dpi, dpi))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def generate_delivery(
     out_dir: Path,
     *,
@@ -2129,10 +2123,10 @@ def _write_manifest(delivery: Path, files: list[dict[str, Any]], not_delivered: 
         if f["format"] == "image-folder":
             for name in f["images"]:
                 rel = f"{f['path']}/{name}"
-                rows.append((rel, _sha256(delivery / rel), "1"))
+                rows.append((rel, sha256_file(delivery / rel), "1"))
         else:
             pages = "" if f["format"] == "bad" else str(len(f["pages"]))
-            rows.append((f["path"], _sha256(delivery / f["path"]), pages))
+            rows.append((f["path"], sha256_file(delivery / f["path"]), pages))
     for rel in not_delivered:
         rows.append((rel, hashlib.sha256(rel.encode()).hexdigest(), "12"))
     rows.sort()

@@ -7,7 +7,6 @@ files under the workspace's tmp folder, which the coordinator renames into the a
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -23,6 +22,7 @@ from PIL import Image
 
 from esak.errors import InputError
 from esak.migrate.classify import PageKind, SiteRules, classify_page
+from esak.migrate.delivery import sha256_file
 from esak.migrate.pages import _image_dpi, open_pages, sniff
 from esak.migrate.plan import PageRecord
 
@@ -184,14 +184,6 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
             part.close()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -258,7 +250,7 @@ def build_document(task: DocumentTask) -> DocumentResult:
             key=task.key,
             output=str(output),
             pages=pages,
-            sha256=_sha256(output),
+            sha256=sha256_file(output),
             size=output.stat().st_size,
             pdfa=pdfa,
             text_chars=sum(len(t.strip()) for t in texts),

@@ -143,10 +143,8 @@ class _Batch:
     records: dict[int, PageRecord] = field(default_factory=dict)
     chunks_left: int = 0
     plan: BatchPlan | None = None
-    #: document number -> result, for the current plan
-    results: dict[int, DocumentResult] = field(default_factory=dict)
     attempts: dict[tuple[int, ...], int] = field(default_factory=dict)
-    #: pages of the current plan's documents -> result, reused when a re-plan keeps a document
+    #: a document's pages -> its OCR result; a re-plan that keeps a document reuses it
     done_by_pages: dict[tuple[int, ...], DocumentResult] = field(default_factory=dict)
     failed: dict[tuple[int, ...], str] = field(default_factory=dict)
     docs_left: int = 0
@@ -183,6 +181,9 @@ class _Run:
         self.run_id = 0
         self.delivery_id = 0
         self.tmp = workspace.tmp_dir
+        #: Files of this delivery with the same content as an earlier one in it: recorded
+        #: once that earlier file is archived (or not).
+        self.pending_duplicates: list[tuple[InputItem, str]] = []
 
     # --- index helpers ------------------------------------------------------------------
 
@@ -301,8 +302,7 @@ class _Run:
                 continue
             if item.sha256 in seen:
                 # Same content twice in this delivery: the first one is archived.
-                batches_first = seen[item.sha256]
-                self._pending_duplicates.append((item, batches_first))
+                self.pending_duplicates.append((item, seen[item.sha256]))
                 continue
             try:
                 with open_pages(item.path, item.files or None) as src:
@@ -318,14 +318,12 @@ class _Run:
         self.on_progress(self.progress)
         if batches:
             self._process(batches)
-        for item, first in self._pending_duplicates:
+        for item, first in self.pending_duplicates:
             dup = self._duplicate_of(item)
             if dup:
                 self._record_duplicate(item, *dup)
             else:
                 self._quarantine_file(item, f"same content as {first}, which was not archived")
-
-    _pending_duplicates: list[tuple[InputItem, str]]
 
     def _process(self, batches: list[_Batch]) -> None:
         run_tmp = self.tmp / f"run-{self.run_id}"
@@ -388,15 +386,11 @@ class _Run:
         batch.plan = plan_batch(
             records, blank_pages=self.profile.blank_pages, household_file=household_file
         )
-        # Documents that failed twice are set aside: their pages become quarantined.
-        batch.results = {}
         batch.docs_left = 0
         for doc in batch.plan.documents:
             key = tuple(doc.pages)
-            if key in batch.done_by_pages:
-                batch.results[doc.number] = batch.done_by_pages[key]
-                continue
-            if key in batch.failed:
+            # Done before, or failed twice (its pages are set aside at commit): not again.
+            if key in batch.done_by_pages or key in batch.failed:
                 continue
             self._submit_doc(batch, doc, executor, futures, run_tmp)
         orphans = [
@@ -433,17 +427,12 @@ class _Run:
         batch.docs_left -= 1
         key = tuple(doc.pages)
         if not isinstance(result, DocumentResult):
-            result = DocumentResult(
-                key=str(key), output=None, pages=0, sha256=None, size=0, pdfa=None,
-                text_chars=0, text_covers=(), error=f"OCR worker died: {result!r}",
-                fatal=False, seconds=0.0,
-            )  # fmt: skip
+            result = DocumentResult.failure(str(key), f"OCR worker died: {result!r}")
+        if result.fatal == "disk-full":
+            self.fatal = DiskFullError(result.error or "", "free space, then run again to resume")
+            return
         if result.fatal:
-            self.fatal = (
-                DiskFullError(result.error or "disk full", "free space, then run again to resume")
-                if "space" in (result.error or "")
-                else DependencyError(result.error or "", "install what is missing (make demo)")
-            )
+            self.fatal = DependencyError(result.error or "", "install what is missing (make demo)")
             return
         if doc.number == _PROBE:
             self._probed(batch, doc, result)
@@ -456,7 +445,6 @@ class _Run:
             batch.failed[key] = result.error
         else:
             batch.done_by_pages[key] = result
-            batch.results[doc.number] = result
             covers = self._valid_text_covers(doc, result)
             if covers:
                 # A cover sheet whose barcode could not be read: split the batch anew.
@@ -508,7 +496,7 @@ class _Run:
             for doc in plan.documents:
                 if doc.number in failed_docs:
                     continue
-                result = batch.results[doc.number]
+                result = batch.done_by_pages[tuple(doc.pages)]
                 seq = (
                     db.execute(
                         "SELECT COALESCE(MAX(seq), 0) FROM documents "
@@ -659,7 +647,6 @@ def ingest_delivery(
         for leftover in workspace.tmp_dir.glob("run-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         run = _Run(workspace, index, profile, scan, workers, scheduler, on_progress)
-        run._pending_duplicates = []
         outcome, code = "failed", 70
         try:
             run.run()

@@ -78,12 +78,21 @@ def natural_key(name: str) -> list[object]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("LA", "RGBA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
+def on_white_paper(img: Image.Image) -> Image.Image:
+    """An RGB image with any transparency laid on white paper, as a scanner would see it."""
+    rgba = img.convert("RGBA")
+    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(paper, rgba).convert("RGB")
+
+
 def to_grey(img: Image.Image) -> Image.Image:
     """An 8-bit grey version of any Pillow image; transparency is laid on white paper."""
-    if img.mode in ("LA", "RGBA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(paper, rgba).convert("L")
+    if has_alpha(img):
+        return on_white_paper(img).convert("L")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         arr = np.asarray(img, dtype=np.float64)
         top = float(arr.max()) or 1.0

@@ -21,9 +21,9 @@ import pikepdf
 from PIL import Image
 
 from esak.errors import InputError
-from esak.migrate.classify import PageKind, SiteRules, classify_page
+from esak.migrate.classify import SiteRules, classify_page
 from esak.migrate.delivery import sha256_file
-from esak.migrate.pages import _image_dpi, open_pages, sniff
+from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages, sniff
 from esak.migrate.plan import PageRecord
 
 #: Resolution pages are classified at (barcode samples are specified at 300 dpi).
@@ -104,9 +104,16 @@ class DocumentResult:
     #: AKTENDECKBLATT: a cover sheet whose barcode could not be read.
     text_covers: tuple[tuple[int, str], ...]
     error: str | None
-    #: The error is not about this document (a missing program): stop the run.
-    fatal: bool
+    #: The error is not about this document but stops the run: "dependency" (a program is
+    #: missing) or "disk-full".
+    fatal: str | None
     seconds: float
+
+    @classmethod
+    def failure(
+        cls, key: str, message: str, fatal: str | None = None, seconds: float = 0.0
+    ) -> DocumentResult:
+        return cls(key, None, 0, None, 0, None, 0, (), message, fatal, seconds)
 
 
 _COVER_TITLE = re.compile(r"AKTEN\s*DECK\s*BLATT", re.IGNORECASE)
@@ -126,9 +133,8 @@ def find_text_covers(page_texts: list[str]) -> tuple[tuple[int, str], ...]:
 
 def _image_page_pdf(img: Image.Image, dpi: float) -> bytes:
     """One lossless PDF page of a scanned image at its own resolution."""
-    if img.mode in ("LA", "RGBA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    if has_alpha(img):
+        img = on_white_paper(img)
     elif img.mode not in ("1", "L", "RGB"):
         img = img.convert("RGB")
     buf = io.BytesIO()
@@ -214,11 +220,9 @@ def build_document(task: DocumentTask) -> DocumentResult:
     log.addHandler(collector)
     log.propagate = False
 
-    def failed(message: str, fatal: bool = False) -> DocumentResult:
+    def failed(message: str, fatal: str | None = None) -> DocumentResult:
         output.unlink(missing_ok=True)
-        return DocumentResult(
-            task.key, None, 0, None, 0, None, 0, (), message, fatal, time.monotonic() - started
-        )
+        return DocumentResult.failure(task.key, message, fatal, time.monotonic() - started)
 
     try:
         _assemble_input(task, source_pdf)
@@ -256,31 +260,19 @@ def build_document(task: DocumentTask) -> DocumentResult:
             text_chars=sum(len(t.strip()) for t in texts),
             text_covers=find_text_covers(texts),
             error=None,
-            fatal=False,
+            fatal=None,
             seconds=time.monotonic() - started,
         )
     except MissingDependencyError as exc:
-        return failed(f"a program OCR needs is missing: {exc}", fatal=True)
+        return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
     except ExitCodeException as exc:
         detail = str(exc).strip() or type(exc).__name__
         return failed(f"OCR failed: {detail}")
     except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
         if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
-            return failed("no space left on the workspace's disk", fatal=True)
+            return failed("no space left on the workspace's disk", fatal="disk-full")
         return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
     finally:
         log.removeHandler(collector)
         source_pdf.unlink(missing_ok=True)
         sidecar.unlink(missing_ok=True)
-
-
-__all__ = [
-    "ClassifyResult",
-    "ClassifyTask",
-    "DocumentResult",
-    "DocumentTask",
-    "PageKind",
-    "build_document",
-    "classify_chunk",
-    "find_text_covers",
-]

@@ -16,6 +16,10 @@ from esak.index.expected import expected_households, import_expected
 from esak.migrate.generator import GeneratedDelivery, generate_delivery
 from esak.migrate.ingest import IngestReport, ingest_delivery
 from esak.profiles import load_profile
+from esak.verify.export import write_report
+from esak.verify.fixity import Level
+from esak.verify.html import site_report_html
+from esak.verify.site import SiteReport, verify_site
 from esak.workspace import Workspace
 
 SITE = "borken"
@@ -28,6 +32,8 @@ class DemoResult:
     expected: list[str]
     archived: list[str]
     missing: list[str]
+    verification: SiteReport
+    html_report: Path
     checks: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
@@ -43,17 +49,21 @@ class DemoResult:
             "archived_households": len(self.archived),
             "missing_households": self.missing,
             "checks": [{"check": name, "passed": passed} for name, passed in self.checks],
+            "verification": self.verification.to_dict(),
+            "html_report": str(self.html_report),
         }
 
     def lines(self) -> list[str]:
         out = [
             f"demo folder: {self.folder} (delivery in sample/delivery, workspace in workspace/)",
-            f"expected households: {len(self.expected)}, archived: {len(self.archived)}, "
-            f"missing: {', '.join(self.missing) or 'none'}",
+            f"expected households: {len(self.expected)}, archived: "
+            f"{len(self.verification.archived)}, missing: {', '.join(self.missing) or 'none'}, "
+            f"not expected: {', '.join(self.verification.unexpected) or 'none'}",
             "esak against the generator's ground truth:",
         ]
         out += [f"  [{'ok' if passed else 'FAILED'}] {name}" for name, passed in self.checks]
         example = self.archived[0] if self.archived else "<household>"
+        out.append(f"verification report (HTML): {self.html_report}")
         out.append(f"try: esak --workspace {self.folder / 'workspace'} show {example}")
         return out
 
@@ -74,13 +84,17 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
         import_expected(index, SITE, sample / Path(truth.expected_csv).name, profile.is_household)
         expected = expected_households(index, SITE)
     report = ingest_delivery(workspace, profile, delivery)
+    with workspace.lock(), Index.open(workspace.index_path) as index:
+        verification = verify_site(workspace, index, profile, Level.VALID)
+    html_report = write_report(output / f"report-{SITE}.html", site_report_html(verification))
     archived = report.households
     missing = sorted(set(expected) - set(archived))
     pages = [p for f in truth.to_dict()["files"] for p in f["pages"]]
     orphans = sum(1 for p in pages if p.get("orphan"))
     content = sum(1 for p in pages if p["kind"] == "content")
     bad = sorted(f["path"] for f in truth.to_dict()["files"] if f["format"] == "bad")
-    result = DemoResult(output, report, expected, archived, missing)
+    result = DemoResult(output, report, expected, archived, missing, verification, html_report)
+    v = verification
     result.checks = [
         ("the missing household is reported missing", missing == sorted(truth.missing_households)),
         (
@@ -100,7 +114,16 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
         (
             "every input page is accounted for",
             report.pages["input"] == len(pages)
-            and report.pages["input"] == sum(v for k, v in report.pages.items() if k != "input"),
+            and report.pages["input"] == sum(n for k, n in report.pages.items() if k != "input"),
+        ),
+        (
+            "verify finds exactly the planted problems and an intact archive",
+            v.missing == sorted(truth.missing_households)
+            and v.unexpected == sorted(set(truth.delivered_households) - set(expected))
+            and v.pages == report.pages
+            and not v.accounting_errors
+            and v.intact
+            and v.fixity.checked == v.documents > 0,
         ),
     ]
     return result

@@ -6,15 +6,20 @@ shown by number only, never by a person's name.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-out = Console(highlight=False)
+# Not a terminal (cron mail, a file): wide enough that tables keep their columns whole.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+out = Console(highlight=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False)
 
 
@@ -134,6 +139,9 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
 
 def demo_summary(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
+    con.print("[bold]verification report[/] (esak verify --site borken --level valid):")
+    verify_reports([result.verification], to_stderr=to_stderr)
+    con.print()
     for line in result.lines():
         con.print(line, soft_wrap=True, markup=False)
 
@@ -216,3 +224,194 @@ def household_table(result: dict[str, Any]) -> None:
     out.print(table)
     if not result["documents"]:
         out.print("no documents archived yet")
+
+
+# --- verify and rollout -----------------------------------------------------------------------
+
+_LIST_LIMIT = 20
+
+_STATUS_STYLE = {"complete": "bold green", "incomplete": "bold yellow", "damaged": "bold red"}
+
+
+def _items(con: Console, label: str, items: list[str]) -> None:
+    if not items:
+        return
+    con.print(f"[yellow]{label}[/] ({len(items)}):", soft_wrap=True)
+    for line in items[:_LIST_LIMIT]:
+        con.print(f"  {escape(line)}", soft_wrap=True)
+    if len(items) > _LIST_LIMIT:
+        con.print(f"  … and {len(items) - _LIST_LIMIT} more (all of them: --format csv or html)")
+
+
+def verify_reports(reports: list[Any], to_stderr: bool = False) -> None:
+    """Each site's verdict, figures and problem lists; long lists are cut, the files are not."""
+    con = _console(to_stderr)
+    for r in reports:
+        d = r.to_dict()
+        style = _STATUS_STYLE[d["status"]]
+        con.print(
+            f"[bold]{escape(d['site_name'])}[/] ({d['site']}): [{style}]{d['status'].upper()}[/] "
+            f"· level {d['level']} · verification {d['verification_id']} · {d['seconds']} s"
+        )
+        p, f = d["pages"], d["fixity"]
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_row(
+            "households",
+            f"{d['expected_households']} expected, {d['archived_households']} archived, "
+            f"{len(d['missing_households'])} missing, "
+            f"{len(d['unexpected_households'])} not expected",
+        )
+        table.add_row(
+            "pages",
+            f"{p['input']} in = {p['archived']} archived + {p['cover']} cover + "
+            f"{p['separator']} separator + {p['blank']} blank + {p['quarantined']} set aside",
+        )
+        table.add_row(
+            "archive",
+            f"{f['checked']} files checked: {len(f['missing'])} missing, "
+            f"{len(f['changed'])} changed, {len(f['untracked'])} untracked"
+            + (f", {len(f['invalid'])} invalid" if d["level"] == "valid" else ""),
+        )
+        con.print(table)
+        for finding in d["findings"]:
+            con.print(f"[yellow]problem:[/] {escape(finding)}", soft_wrap=True)
+        _items(con, "missing households", d["missing_households"])
+        _items(
+            con,
+            "missing volumes",
+            [f"{m['household']} volume {m['volume']}" for m in d["missing_volumes"]],
+        )
+        _items(con, "households not on the expected list", d["unexpected_households"])
+        _items(
+            con,
+            "page counts differ",
+            [
+                f"{m['household']} volume {m['volume']}: cover says {m['declared']}, "
+                f"found {m['found']} ({m['file']})"
+                for m in d["page_count_mismatches"]
+            ],
+        )
+        _items(
+            con,
+            "delivery problems",
+            [f"{p['file']}: {p['problem']}" for p in d["delivery_problems"]],
+        )
+        _items(
+            con, "files set aside", [f"{q['file']}: {q['reason']}" for q in d["quarantined_files"]]
+        )
+        _items(
+            con,
+            "pages set aside",
+            [f"{q['file']} p. {q['pages']}: {q['reason']}" for q in d["quarantined_pages"]],
+        )
+        _items(
+            con,
+            "pages do not add up",
+            [f"{e['file']}: {e['problem']}" for e in d["accounting_errors"]],
+        )
+        _items(con, "archived files missing", f["missing"])
+        _items(con, "archived files changed", f["changed"])
+        _items(con, "untracked files in the archive", f["untracked"])
+        _items(con, "invalid documents", [f"{i['file']}: {i['problem']}" for i in f["invalid"]])
+
+
+def verify_history_table(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="verifications, newest first")
+    for col in (
+        "no.",
+        "site",
+        "finished (UTC)",
+        "level",
+        "result",
+        "households",
+        "files checked",
+        "missing/changed/untracked",
+        "by",
+    ):
+        table.add_column(col)
+    for r in rows:
+        result = (
+            "[green]passed[/]"
+            if r["ok"]
+            else ("[yellow]incomplete[/]" if r["intact"] else "[red]damaged[/]")
+        )
+        table.add_row(
+            str(r["id"]),
+            r["site"],
+            r["finished_at"],
+            r["level"],
+            result,
+            f"{r['archived_households']}/{r['expected_households']} "
+            f"({r['missing_households']} missing)",
+            str(r["documents_checked"]),
+            f"{r['files_missing']}/{r['files_changed']}/{r['files_untracked']}",
+            escape(r["os_user"] or ""),
+        )
+    out.print(table)
+    if not rows:
+        out.print("no verification recorded yet: run esak verify --site SITE")
+
+
+_STATE_STYLE = {
+    "unplanned": "dim",
+    "planned": "blue",
+    "importing": "yellow",
+    "verified": "green",
+    "live": "bold green",
+}
+
+
+def rollout_table(status: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    table = Table(title=f"rollout as of {status.today.isoformat()}")
+    for col in (
+        "#",
+        "site",
+        "go-live",
+        "state",
+        "expected",
+        "archived",
+        "missing",
+        "pages",
+        "last verification",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("expected", "archived", "missing", "pages") else "left"
+        )
+    for s in status.sites:
+        last = s.last_verification
+        state = f"[{_STATE_STYLE[s.state]}]{s.state}[/]" + (" [red]overdue[/]" if s.overdue else "")
+        table.add_row(
+            str(s.rollout_order or "–"),
+            escape(s.name),
+            str(s.go_live or "unplanned"),
+            state,
+            str(s.expected),
+            str(s.archived),
+            str(s.missing),
+            str(s.pages_input),
+            f"{last['at']} {'passed' if last['ok'] else 'failed'}" if last else "never",
+        )
+    con.print(table)
+    if status.overdue:
+        con.print(f"[red]overdue[/] (go-live reached, not verified): {', '.join(status.overdue)}")
+
+
+def rollout_plan(status: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    nxt = status.next_site
+    for n, s in enumerate(status.sites, 1):
+        marker = "→" if s is nxt else " "
+        con.print(
+            f"{marker} {n:2d}. {escape(s.name)} ({s.key}) · go-live {s.go_live or 'unplanned'} · "
+            f"[{_STATE_STYLE[s.state]}]{s.state}[/]"
+        )
+    if nxt is None:
+        con.print("[bold green]every site is live[/]")
+        return
+    if not nxt.blockers:
+        con.print(f"next: [bold]{escape(nxt.name)}[/] — verified; nothing blocks its go-live")
+        return
+    con.print(f"next: [bold]{escape(nxt.name)}[/] — blocked by:")
+    for b in nxt.blockers:
+        con.print(f"  • {escape(b['reason'])}  [dim]→ {escape(b['action'])}[/]", soft_wrap=True)

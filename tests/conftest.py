@@ -29,3 +29,38 @@ def sample(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"sample {path} not present")
     return path
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder`` with its size and mtime: to prove nothing changed."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="session")
+def e2e_ingest(tmp_path_factory):
+    """One generated delivery ingested with real OCR, shared by the end-to-end modules.
+
+    Tests that change the workspace must copy it first (``shutil.copytree``).
+    Returns (truth, ingest report, CLI result, workspace, delivery, delivery snapshot, root).
+    """
+    import json
+
+    from click.testing import CliRunner
+
+    from esak.cli import cli
+    from esak.migrate.generator import generate_delivery
+
+    root = tmp_path_factory.mktemp("e2e")
+    truth = generate_delivery(root / "sample", households=4, seed=2, dpi=200)
+    delivery = root / "sample" / "delivery"
+    before = snapshot(delivery)
+    ws = root / "ws"
+    result = CliRunner().invoke(
+        cli,
+        ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json"],
+        catch_exceptions=False,
+    )
+    return truth.to_dict(), json.loads(result.stdout), result, ws, delivery, before, root

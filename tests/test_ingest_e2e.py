@@ -13,31 +13,14 @@ from click.testing import CliRunner
 
 from esak.cli import cli
 from esak.errors import ExitCode
-from esak.migrate.generator import generate_delivery
+from tests.conftest import snapshot
 
 pytestmark = pytest.mark.slow
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {
-        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*"))
-    }
-
-
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    truth = generate_delivery(root / "sample", households=4, seed=2, dpi=200)
-    delivery = root / "sample" / "delivery"
-    before = _snapshot(delivery)
-    ws = root / "ws"
-    result = CliRunner().invoke(
-        cli,
-        ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json"],
-        catch_exceptions=False,
-    )
-    return truth.to_dict(), json.loads(result.stdout), result, ws, delivery, before, root
+def ingested(e2e_ingest):
+    return e2e_ingest
 
 
 def test_exit_code_says_problems_were_found(ingested):
@@ -108,13 +91,13 @@ def test_text_layer_is_german_ocr(ingested):
 
 def test_delivery_untouched_and_nothing_outside_the_workspace(ingested):
     *_, delivery, before, root = ingested
-    assert _snapshot(delivery) == before
+    assert snapshot(delivery) == before
     assert sorted(p.name for p in root.iterdir()) == ["sample", "ws"]
 
 
 def test_second_run_changes_nothing(ingested):
     _, first, _, ws, delivery, *_ = ingested
-    archive_before = _snapshot(ws / "archive")
+    archive_before = snapshot(ws / "archive")
     result = CliRunner().invoke(
         cli, ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json"]
     )
@@ -122,5 +105,5 @@ def test_second_run_changes_nothing(ingested):
     assert again["documents_written"] == 0
     assert again["pages"] == first["pages"]
     assert any("nothing to do" in n for n in again["notes"])
-    assert _snapshot(ws / "archive") == archive_before
+    assert snapshot(ws / "archive") == archive_before
     assert os.listdir(ws / "tmp") == []

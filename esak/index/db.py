@@ -190,6 +190,40 @@ def _m002_ingest(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_verify(db: sqlite_utils.Database) -> None:
+    """A record of every verification, and indexes that keep a site's verification fast."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE verifications (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            site TEXT NOT NULL,
+            level TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            complete INTEGER NOT NULL,
+            intact INTEGER NOT NULL,
+            expected_households INTEGER NOT NULL,
+            archived_households INTEGER NOT NULL,
+            missing_households INTEGER NOT NULL,
+            documents_checked INTEGER NOT NULL,
+            files_changed INTEGER NOT NULL,
+            files_missing INTEGER NOT NULL,
+            files_untracked INTEGER NOT NULL,
+            documents_invalid INTEGER NOT NULL,
+            findings TEXT NOT NULL
+        );
+        CREATE INDEX verifications_by_site ON verifications (site, id);
+        CREATE INDEX pages_by_file_outcome ON pages (file_id, outcome, page_index);
+        CREATE INDEX pages_by_document ON pages (document_id);
+        CREATE INDEX input_files_by_site ON input_files (site, outcome);
+        CREATE INDEX documents_by_site ON documents (site, household)
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
@@ -201,6 +235,7 @@ def _execute_all(db: sqlite_utils.Database, script: str) -> None:
 MIGRATIONS: list[Migration] = [
     _m001_expected,
     _m002_ingest,
+    _m003_verify,
 ]
 
 
@@ -279,6 +314,16 @@ class Index:
                 ) from exc
             raise
         return index
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Index:
+        """Open an index that must already exist: reports never create an empty workspace."""
+        if not Path(path).is_file():
+            raise WorkspaceError(
+                f"there is no esak index in {Path(path).parent}",
+                "point --workspace (or ESAK_WORKSPACE) at the workspace your ingest runs use",
+            )
+        return cls.open(path)
 
     def _configure(self) -> None:
         conn = self.db.conn

@@ -1,0 +1,203 @@
+"""``esak rollout``: where every site of the district stands, and what blocks the next one.
+
+A site's state follows from its profile and the index alone:
+
+- ``unplanned``: no go-live date, nothing ingested;
+- ``planned``: a go-live date, nothing ingested;
+- ``importing``: files ingested, but no passing verification since the last ingest;
+- ``verified``: the last verification passed and nothing was ingested after it;
+- ``live``: verified, and its go-live date has come.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from esak.index.db import Index
+from esak.profiles import Profile
+
+STATES = ("unplanned", "planned", "importing", "verified", "live")
+
+
+@dataclass
+class SiteStatus:
+    key: str
+    name: str
+    rollout_order: int | None
+    go_live: dt.date | None
+    go_live_note: str | None
+    expected: int = 0
+    archived: int = 0
+    missing: int = 0
+    documents: int = 0
+    pages_input: int = 0
+    pages_archived: int = 0
+    files_set_aside: int = 0
+    last_ingest: str | None = None
+    last_verification: dict[str, Any] | None = None
+    state: str = "unplanned"
+    overdue: bool = False
+    #: what stands between this site and its sign-off, each with what to do about it
+    blockers: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.key,
+            "name": self.name,
+            "rollout_order": self.rollout_order,
+            "go_live": self.go_live.isoformat() if self.go_live else None,
+            "go_live_note": self.go_live_note,
+            "state": self.state,
+            "overdue": self.overdue,
+            "households": {
+                "expected": self.expected,
+                "archived": self.archived,
+                "missing": self.missing,
+            },
+            "documents": self.documents,
+            "pages": {"input": self.pages_input, "archived": self.pages_archived},
+            "files_set_aside": self.files_set_aside,
+            "last_ingest": self.last_ingest,
+            "last_verification": self.last_verification,
+            "blockers": self.blockers,
+        }
+
+
+@dataclass
+class RolloutStatus:
+    today: dt.date
+    sites: list[SiteStatus]
+
+    @property
+    def overdue(self) -> list[str]:
+        return [s.key for s in self.sites if s.overdue]
+
+    @property
+    def next_site(self) -> SiteStatus | None:
+        """The first site in rollout order that is not live yet."""
+        return next((s for s in self.sites if s.state != "live"), None)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {
+            "expected": sum(s.expected for s in self.sites),
+            "archived": sum(s.archived for s in self.sites),
+            "missing": sum(s.missing for s in self.sites),
+            "documents": sum(s.documents for s in self.sites),
+            "pages_input": sum(s.pages_input for s in self.sites),
+            "pages_archived": sum(s.pages_archived for s in self.sites),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        nxt = self.next_site
+        return {
+            "today": self.today.isoformat(),
+            "ok": not self.overdue,
+            "overdue": self.overdue,
+            "next": nxt.key if nxt else None,
+            "next_blocked": bool(nxt and nxt.blockers),
+            "totals": self.totals,
+            "states": {state: sum(s.state == state for s in self.sites) for state in STATES},
+            "sites": [s.to_dict() for s in self.sites],
+        }
+
+
+def rollout_status(
+    index: Index, profiles: list[Profile], today: dt.date | None = None
+) -> RolloutStatus:
+    """Every site, in rollout order, with its figures from the index and its state."""
+    today = today or dt.date.today()
+    db = index.db
+    sites = {
+        p.key: SiteStatus(p.key, p.name, p.rollout_order, p.go_live, p.go_live_note)
+        for p in profiles
+    }
+    expected = _by_site(db.execute("SELECT site, household FROM expected"))
+    archived = _by_site(db.execute("SELECT DISTINCT site, household FROM documents"))
+    for site, documents, pages in db.execute(
+        "SELECT site, COUNT(*), SUM(pages) FROM documents GROUP BY site"
+    ):
+        if site in sites:
+            sites[site].documents, sites[site].pages_archived = documents, pages or 0
+    for site, pages, set_aside, last in db.execute(
+        "SELECT site, SUM(COALESCE(page_count, 0)), SUM(outcome = 'quarantined'), "
+        "MAX(ingested_at) FROM input_files WHERE outcome != 'duplicate' GROUP BY site"
+    ):
+        if site in sites:
+            s = sites[site]
+            s.pages_input, s.files_set_aside, s.last_ingest = pages or 0, set_aside or 0, last
+    for row in db.execute(
+        "SELECT v.site, v.id, v.level, v.finished_at, v.ok, v.findings FROM verifications v "
+        "JOIN (SELECT site, MAX(id) AS id FROM verifications GROUP BY site) m ON m.id = v.id"
+    ):
+        if row[0] in sites:
+            sites[row[0]].last_verification = {
+                "id": row[1],
+                "level": row[2],
+                "at": row[3],
+                "ok": bool(row[4]),
+                "findings": json.loads(row[5]),
+            }
+    for s in sites.values():
+        exp, arc = expected.get(s.key, set()), archived.get(s.key, set())
+        s.expected, s.archived, s.missing = len(exp), len(arc), len(exp - arc)
+        _judge(s, today)
+    return RolloutStatus(today, [sites[p.key] for p in profiles])
+
+
+def _by_site(rows: Any) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for site, household in rows:
+        out.setdefault(site, set()).add(household)
+    return out
+
+
+def _judge(s: SiteStatus, today: dt.date) -> None:
+    verified = bool(
+        s.last_verification
+        and s.last_verification["ok"]
+        and (s.last_ingest is None or s.last_verification["at"] >= s.last_ingest)
+    )
+    if s.last_ingest is None:
+        s.state = "planned" if s.go_live else "unplanned"
+    elif not verified:
+        s.state = "importing"
+    else:
+        s.state = "live" if s.go_live and s.go_live <= today else "verified"
+    s.overdue = bool(s.go_live and s.go_live <= today and s.state not in ("verified", "live"))
+
+    def block(reason: str, action: str) -> None:
+        s.blockers.append({"reason": reason, "action": action})
+
+    if s.state in ("verified", "live"):
+        return
+    if s.go_live is None:
+        block("no go-live date", f"set go_live in profiles/{s.key}.toml")
+    if s.expected == 0:
+        block("no expected list imported", f"esak expected import --site {s.key} FILE.csv")
+    if s.last_ingest is None:
+        block("nothing ingested yet", f"esak ingest --site {s.key} DELIVERY_DIR")
+        return
+    if s.missing:
+        block(
+            f"{s.missing} expected household(s) not archived",
+            "ingest the deliveries that hold them; `esak verify` lists them",
+        )
+    if s.files_set_aside:
+        block(
+            f"{s.files_set_aside} input file(s) set aside",
+            "clear them up with the scanning service; `esak verify` gives the reasons",
+        )
+    last = s.last_verification
+    if last is None:
+        block("never verified", f"esak verify --site {s.key}")
+    elif s.last_ingest and last["at"] < s.last_ingest:
+        block("not verified since the last ingest", f"esak verify --site {s.key}")
+    elif not last["ok"]:
+        block(
+            f"last verification found {len(last['findings'])} problem(s)",
+            f"esak verify --site {s.key} lists them",
+        )

@@ -1,9 +1,10 @@
-"""Reading barcodes off a page image with zxing-cpp."""
+"""Reading barcodes off a page image, and drawing them, with zxing-cpp."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import zxingcpp
 from PIL import Image
 
@@ -12,6 +13,9 @@ _F = zxingcpp.BarcodeFormat
 #: alone keeps it from "finding" exotic 1-D codes in lines of text.
 SYMBOLOGIES = (_F.Code128, _F.Code39, _F.QRCode, _F.DataMatrix)
 _NAMES = {"Code128": "Code128", "Code39": "Code39", "QRCode": "QR", "DataMatrix": "DataMatrix"}
+#: esak's names of the symbologies (as in ``esak inspect`` and the generator's truth).
+_WRITE = {"Code128": _F.Code128, "Code39": _F.Code39, "QR": _F.QRCode, "DataMatrix": _F.DataMatrix}
+CODE39_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -.$/+%")
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,20 @@ def read_barcodes(image: Image.Image) -> list[Barcode]:
         if code not in codes:
             codes.append(code)
     return codes
+
+
+def barcode_modules(text: str, symbology: str) -> np.ndarray:
+    """The code's modules as a boolean array (True = dark), without quiet zones.
+
+    ``symbology`` is one of Code128, Code39, QR, DataMatrix; 1-D codes come back as one row.
+    """
+    if symbology not in _WRITE:
+        raise ValueError(f"unknown symbology {symbology!r}; use one of {', '.join(_WRITE)}")
+    if symbology == "Code39" and not set(text) <= CODE39_CHARS:
+        raise ValueError(f"Code 39 cannot hold {text!r}: only A-Z, 0-9 and ' -.$/+%'")
+    code = zxingcpp.create_barcode(text, _WRITE[symbology])
+    arr = np.asarray(zxingcpp.write_barcode_to_image(code, scale=1, add_quiet_zones=False))
+    dark = arr < 128
+    if symbology in ("Code128", "Code39"):
+        return dark[:1, :]
+    return dark

@@ -27,9 +27,9 @@ from typing import Any
 
 import img2pdf
 import numpy as np
-import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
+from esak.migrate.barcodes import barcode_modules
 from esak.migrate.delivery import sha256_file
 
 __all__ = [
@@ -54,13 +54,6 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 #: Barcode symbologies of cover sheets and separators, named as in the truth and in esak.
 SYMBOLOGIES = ("Code128", "Code39", "QR", "DataMatrix")
-_ZX = {
-    "Code128": zxingcpp.BarcodeFormat.Code128,
-    "Code39": zxingcpp.BarcodeFormat.Code39,
-    "QR": zxingcpp.BarcodeFormat.QRCode,
-    "DataMatrix": zxingcpp.BarcodeFormat.DataMatrix,
-}
-_CODE39_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -.$/+%")
 
 #: Document types that separators announce (``DOC;<type>``).
 DOC_TYPES = ("Antrag", "Bescheid", "Einkommen", "Kontoauszug", "Mietvertrag", "Schriftverkehr")
@@ -529,23 +522,6 @@ def _sensor_noise(nprng: np.random.Generator, h: int, w: int, sigma: float) -> n
 
 
 # --- barcodes --------------------------------------------------------------------------------
-
-
-def barcode_modules(text: str, symbology: str) -> np.ndarray:
-    """The code's modules as a boolean array (True = dark), without quiet zones.
-
-    1-D codes come back as a single row.
-    """
-    if symbology not in _ZX:
-        raise ValueError(f"unknown symbology {symbology!r}; use one of {', '.join(SYMBOLOGIES)}")
-    if symbology == "Code39" and not set(text) <= _CODE39_CHARS:
-        raise ValueError(f"Code 39 cannot hold {text!r}: only A-Z, 0-9 and ' -.$/+%'")
-    code = zxingcpp.create_barcode(text, _ZX[symbology])
-    arr = np.asarray(zxingcpp.write_barcode_to_image(code, scale=1, add_quiet_zones=False))
-    dark = arr < 128
-    if symbology in ("Code128", "Code39"):
-        return dark[:1, :]
-    return dark
 
 
 def _module_px_1d(n_modules: int, dpi: int) -> int | None:

@@ -8,17 +8,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.esak-installed
 APT_PACKAGES := tesseract-ocr tesseract-ocr-deu ghostscript fonts-dejavu-core python3-venv
 
-.PHONY: demo test bench lint system venv clean
+.PHONY: demo test bench lint system browser venv clean
 
 demo: system venv
 	$(BIN)/esak demo
 
-test: system venv
+test: system browser venv
 	$(BIN)/ruff check esak tests benchmarks
 	$(BIN)/pytest
 
 bench: system venv
 	$(BIN)/python benchmarks/bench_inspect.py
+	$(BIN)/python benchmarks/bench_verify.py
 
 lint: venv
 	$(BIN)/ruff check esak tests benchmarks
@@ -42,6 +43,20 @@ system:
 	  fi; \
 	fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "esak needs Python 3.11 or newer; set PYTHON=python3.11")'
+
+# Chromium renders the HTML report once in the tests. Optional: without it that test is skipped.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (for the HTML report test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	      || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	          --no-install-recommends chromium) \
+	      || echo "chromium could not be installed: the HTML rendering test will be skipped"; \
+	  else \
+	    echo "chromium is not installed: the HTML rendering test will be skipped"; \
+	  fi; \
+	fi
 
 venv: $(STAMP)
 

@@ -44,7 +44,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
+        as_json = bool(kwargs.get("as_json")) or kwargs.get("fmt") == "json"
         try:
             return func(*args, **kwargs)
         except EsakError as exc:
@@ -52,7 +52,7 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             code, message = ExitCode.STOPPED, "interrupted"
             remedy = "run the same command again to go on"
-        except click.exceptions.Exit:
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug: say so plainly, keep the traceback for the report
             code = ExitCode.INTERNAL
@@ -287,6 +287,266 @@ def show(app: App, household: str, as_json: bool) -> None:
         _emit_json(result)
     else:
         render.household_table(result)
+
+
+# --- verify, rollout, cover sheets ---------------------------------------------------------
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+    help="table on the terminal; json for scripts; csv for spreadsheets (';', UTF-8 with BOM); "
+    "html: one self-contained page to read or print.",
+)
+output_option = click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the json, csv or html report to FILE (owner-only) instead of standard output.",
+)
+
+
+def _deliver(
+    fmt: str,
+    output: Path | None,
+    payload: Callable[[], dict[str, Any]],
+    as_csv: Callable[[], str],
+    as_html: Callable[[], str],
+    human: Callable[[bool], None],
+) -> None:
+    """Print or write a report in the chosen format; the human summary goes where it fits."""
+    from esak.verify.export import write_report
+
+    if fmt == "table":
+        if output is not None:
+            raise click.UsageError("--output needs --format json, csv or html")
+        human(False)
+        return
+    if fmt == "json":
+        text = json.dumps(payload(), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = as_csv() if fmt == "csv" else as_html()
+    if output is None:
+        click.echo(text, nl=False)
+        human(True)
+    else:
+        write_report(output, text, bom=fmt == "csv")
+        human(True)
+        render.err.print(f"{fmt} report written to {output}", markup=False, soft_wrap=True)
+
+
+@cli.command()
+@site_option(required=False)
+@click.option(
+    "--all", "all_sites", is_flag=True, help="Every site with an expected list or ingested files."
+)
+@click.option(
+    "--level",
+    type=click.Choice(["fast", "complete", "valid"]),
+    default="complete",
+    show_default=True,
+    help="Archive fixity: fast = presence and sizes; complete = and no untracked files; "
+    "valid = and re-hash every file, check PDF/A and text layer.",
+)
+@format_option
+@output_option
+@click.option(
+    "--history", is_flag=True, help="List past verifications (of --site, or all) instead."
+)
+@json_option
+@click.pass_obj
+@handle_errors
+def verify(
+    app: App,
+    site: str | None,
+    all_sites: bool,
+    level: str,
+    fmt: str,
+    output: Path | None,
+    history: bool,
+    as_json: bool,
+) -> None:
+    """Prove a site complete and its archive intact; the check admins sign off. Recorded.
+
+    Exit 0 only when every expected household is archived, every page is accounted for and
+    the archive is unchanged; 1 when the site is not complete; 10 when archived files were
+    changed, removed or added.
+
+    Example: esak verify --site borken --format html -o borken.html
+    """
+    from esak import verify as lib
+
+    if as_json:
+        fmt = "json"
+    if not history and bool(site) == all_sites:
+        raise click.UsageError("name one site with --site SITE, or use --all")
+    if history:
+        rows = lib.history(app.workspace, site)
+        if fmt == "json":
+            _emit_json({"site": site, "verifications": rows})
+        else:
+            render.verify_history_table(rows)
+        return
+    from esak.verify.export import site_reports_csv
+    from esak.verify.html import site_report_html
+
+    result = lib.verify(app.workspace, site, all_sites=all_sites, level=lib.Level(level))
+    if fmt == "html" and len(result.reports) > 1:
+        raise click.UsageError("--format html makes one page per site: use --site SITE")
+    _deliver(
+        fmt,
+        output,
+        result.to_dict,
+        lambda: site_reports_csv(result.reports),
+        lambda: site_report_html(result.reports[0]),
+        lambda to_stderr: render.verify_reports(result.reports, to_stderr=to_stderr),
+    )
+    sys.exit(int(result.exit_code))
+
+
+@cli.group()
+def rollout() -> None:
+    """The district's rollout: every site's state, and what blocks the next one."""
+
+
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Judge go-live dates as of this day (YYYY-MM-DD) [default: today].",
+)
+
+
+@rollout.command("status")
+@format_option
+@output_option
+@as_of_option
+@json_option
+@click.pass_obj
+@handle_errors
+def rollout_status(app: App, fmt: str, output: Path | None, as_of: Any, as_json: bool) -> None:
+    """Every site: go-live, households expected/archived/missing, pages, last verification.
+
+    State: unplanned, planned, importing, verified or live. Exit 0 when every site whose
+    go-live date has come is verified; 1 when one is overdue.
+
+    Example: esak rollout status --format html -o rollout.html
+    """
+    from esak.verify import district_rollout
+    from esak.verify.export import rollout_csv
+    from esak.verify.html import rollout_html
+
+    if as_json:
+        fmt = "json"
+    status = district_rollout(app.workspace, as_of.date() if as_of else None)
+    _deliver(
+        fmt,
+        output,
+        status.to_dict,
+        lambda: rollout_csv(status),
+        lambda: rollout_html(status),
+        lambda to_stderr: render.rollout_table(status, to_stderr=to_stderr),
+    )
+    if status.overdue:
+        sys.exit(int(ExitCode.PROBLEMS))
+
+
+@rollout.command("plan")
+@as_of_option
+@json_option
+@click.pass_obj
+@handle_errors
+def rollout_plan(app: App, as_of: Any, as_json: bool) -> None:
+    """The rollout order, the next site, and what blocks it (with what to do).
+
+    Exit 0 when nothing blocks the next site (or every site is live); 1 when something does.
+
+    Example: esak rollout plan --json
+    """
+    from esak.verify import district_rollout
+
+    status = district_rollout(app.workspace, as_of.date() if as_of else None)
+    nxt = status.next_site
+    if as_json:
+        _emit_json(
+            {
+                "today": status.today.isoformat(),
+                "order": [s.key for s in status.sites],
+                "next": nxt.to_dict() if nxt else None,
+                "blocked": bool(nxt and nxt.blockers),
+            }
+        )
+    render.rollout_plan(status, to_stderr=as_json)
+    if nxt and nxt.blockers:
+        sys.exit(int(ExitCode.PROBLEMS))
+
+
+@cli.command()
+@site_option()
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE.pdf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The PDF to write: one A4 sheet per expected household and volume.",
+)
+@click.option(
+    "--household",
+    "households",
+    multiple=True,
+    metavar="NUMBER",
+    help="Only this household (repeat for more) [default: every expected household].",
+)
+@click.option(
+    "--symbology",
+    type=click.Choice(["Code128", "QR", "DataMatrix"], case_sensitive=False),
+    default="Code128",
+    show_default=True,
+    help="Barcode on the sheets.",
+)
+@json_option
+@click.pass_obj
+@handle_errors
+def coversheets(
+    app: App,
+    site: str,
+    output: Path,
+    households: tuple[str, ...],
+    symbology: str,
+    as_json: bool,
+) -> None:
+    """Cover sheets to print for the scanning service, from the site's expected list.
+
+    Each sheet carries the structured barcode ESAK1;site;household;volume;0 and the household
+    number in large clear text (read by OCR if the barcode is damaged). No names.
+
+    Example: esak coversheets --site borken -o deckblaetter-borken.pdf
+    """
+    from esak.index.db import Index
+    from esak.migrate.coversheets import write_coversheets
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    with Index.open_existing(app.workspace.index_path) as index:
+        result = write_coversheets(
+            index, profile, output, households=list(households) or None,
+            symbology={"code128": "Code128", "qr": "QR", "datamatrix": "DataMatrix"}[
+                symbology.lower()],
+        )  # fmt: skip
+    if as_json:
+        _emit_json(result.to_dict())
+    render.err.print(
+        f"{result.sheets} cover sheet(s) for {result.households} household(s) of {site} "
+        f"written to {output}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 # --- demo -----------------------------------------------------------------------------------

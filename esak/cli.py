@@ -239,27 +239,49 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
     default=None,
     help="Run the work on a Dask cluster (tcp://host:8786) instead of local processes.",
 )
+@click.option(
+    "--until",
+    metavar="HH:MM",
+    default=None,
+    help="Stop taking new work at this local time (the next one: 06:00 said at 22:00 is "
+    "tomorrow); exit 7, the next run goes on.",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop taking new work after this many minutes; exit 7, the next run goes on.",
+)
 @json_option
 @click.pass_obj
 @handle_errors
 def ingest(
-    app: App, site: str, delivery: Path, workers: int | None, scheduler: str | None, as_json: bool
+    app: App,
+    site: str,
+    delivery: Path,
+    workers: int | None,
+    scheduler: str | None,
+    until: str | None,
+    max_minutes: float | None,
+    as_json: bool,
 ) -> None:
     """Ingest a scan delivery: OCR into PDF/A, one e-file per household, every page recorded.
 
     The delivery folder is never modified. Running the same command again changes nothing;
-    a run that was interrupted is finished by running it again.
+    a run that was interrupted (deadline, SIGTERM, Ctrl-C, kill, power cut) is finished by
+    running it again.
 
-    Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15
+    Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15 --until 06:00
     """
-    from esak.migrate.ingest import ingest_delivery
+    from esak.migrate.ingest import deadline_from, ingest_delivery
     from esak.profiles import load_profile
 
+    deadline = deadline_from(until, max_minutes)
     profile = load_profile(site)
     with render.ingest_progress() as on_progress:
         report = ingest_delivery(
             app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
-            on_progress=on_progress,
+            on_progress=on_progress, deadline=deadline,
         )  # fmt: skip
     if as_json:
         _emit_json(report.to_dict())

@@ -53,6 +53,12 @@ class EsakError(Exception):
         return self.message
 
 
+class UsageError(EsakError):
+    """An option value that the command line parser cannot judge (e.g. ``--until 25:00``)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class InputError(EsakError):
     exit_code = ExitCode.INPUT
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from esak.errors import LockedError, WorkspaceError
@@ -21,6 +23,12 @@ ENV_WORKSPACE = "ESAK_WORKSPACE"
 def private_umask() -> None:
     """Make every file and folder this process creates owner-only (0600 / 0700)."""
     os.umask(0o077)
+
+
+@dataclass(frozen=True)
+class Lock:
+    #: what the lock file said when it was taken over from a run that did not end cleanly
+    stale_holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,24 +72,40 @@ class Workspace:
         return self.root / "esak.lock"
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> Iterator[Lock]:
         """Hold the workspace for one writing run; a second run is refused at once.
 
         flock is released by the kernel when the holder dies (kill -9 included), so a lock
-        file left behind by a killed run is stale by construction and simply taken over.
+        file left behind by a killed run is stale by construction and simply taken over. The
+        file names its holder while held and is emptied on a clean release: text found in it
+        on taking the lock is a run that did not end cleanly.
         """
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot create the lock file {self.lock_path}: {exc.strerror}",
+                "choose a workspace you can write to with --workspace DIR or ESAK_WORKSPACE",
+            ) from exc
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                holder = os.pread(fd, 300, 0).decode(errors="replace").strip() or "unknown"
                 raise LockedError(
-                    f"another esak run holds the workspace {self.root} ({holder})",
-                    "wait for it to finish; a killed run releases the lock by itself",
+                    f"another esak run holds the workspace {self.root}: {holder}",
+                    "wait for it to finish (or stop it); a killed run releases the lock by "
+                    f"itself. The lock is {self.lock_path}",
                 ) from None
+            stale = os.pread(fd, 300, 0).decode(errors="replace").strip() or None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-            yield
+            command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            os.pwrite(fd, f"pid {os.getpid()}, since {started}: {command}".encode(), 0)
+            try:
+                yield Lock(stale_holder=stale)
+            finally:
+                # Released by a living process, however its run ended: not stale.
+                os.ftruncate(fd, 0)
         finally:
             os.close(fd)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.errors import InputError
+from esak.index.audit import recorded_run
 from esak.index.db import Index
 
 HouseholdCheck = Callable[[str], bool]
@@ -124,6 +125,22 @@ def import_expected(
     path: Path,
     is_household: HouseholdCheck,
     replace: bool = False,
+) -> ExpectedImport:
+    """Load an expected list (see :func:`_import_expected`), recorded in the audit log."""
+    options = {"file": str(Path(path).absolute()), "replace": replace}
+    with recorded_run(index, "expected import", site, options) as run:
+        result = _import_expected(index, site, path, is_household, replace)
+        if not result.ok:
+            run.outcome, run.exit_code = "problems", 1
+        return result
+
+
+def _import_expected(
+    index: Index,
+    site: str,
+    path: Path,
+    is_household: HouseholdCheck,
+    replace: bool,
 ) -> ExpectedImport:
     """Load an expected list into the index for ``site``, in one transaction.
 

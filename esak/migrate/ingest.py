@@ -8,21 +8,27 @@ either fully recorded or not at all, so a killed run is finished by running it a
 
 from __future__ import annotations
 
-import getpass
+import contextlib
+import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from esak import __version__
-from esak.errors import DependencyError, DiskFullError, InputError
+from esak.errors import DependencyError, DiskFullError, InputError, StoppedError, UsageError
+from esak.faults import fault
+from esak.index.audit import recorded_run
 from esak.index.db import Index
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import make_executor
@@ -44,6 +50,42 @@ _PROBE = -1
 
 #: Pages one classification task takes: small enough to spread a big batch over all workers.
 CHUNK_PAGES = 16
+
+#: A task is tried this often before its pages are set aside.
+MAX_ATTEMPTS = 2
+#: Seconds Tesseract may spend on one page before the page counts as failed.
+PAGE_TIMEOUT_S = 180.0
+#: Beyond Tesseract's time per page, what a document may take (Ghostscript, PDF/A, hashing).
+DOCUMENT_SLACK_S = 120.0
+#: A classification chunk (16 pages) that takes longer than this is stuck.
+CLASSIFY_TIMEOUT_S = 600.0
+#: After a deadline or a signal, work in flight may still finish (and be committed) this long.
+STOP_GRACE_S = 30.0
+
+
+@dataclass(eq=False)
+class _Job:
+    """One task for the pool, with what the coordinator knows about its attempts."""
+
+    kind: str  # "classify" or "document"
+    batch: _Batch
+    payload: Any  # the PlannedDocument of a document job
+    fn: Callable[[Any], Any]
+    task: Any
+    timeout: float
+    attempts: int = 0
+    #: it may have killed its worker: run it alone, so that a second crash is its own
+    isolate: bool = False
+    started: float = 0.0
+
+    def queue(self, run: _Run) -> deque[_Job]:
+        return run.doc_queue if self.kind == "document" else run.classify_queue
+
+
+def _describe(error: object) -> str:
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+    return str(error)
 
 
 def now() -> str:
@@ -143,7 +185,6 @@ class _Batch:
     records: dict[int, PageRecord] = field(default_factory=dict)
     chunks_left: int = 0
     plan: BatchPlan | None = None
-    attempts: dict[tuple[int, ...], int] = field(default_factory=dict)
     #: a document's pages -> its OCR result; a re-plan that keeps a document reuses it
     done_by_pages: dict[tuple[int, ...], DocumentResult] = field(default_factory=dict)
     failed: dict[tuple[int, ...], str] = field(default_factory=dict)
@@ -164,6 +205,10 @@ class _Run:
         workers: int | None,
         scheduler: str | None,
         on_progress: ProgressCallback | None,
+        deadline: float | None = None,
+        page_timeout_s: float = PAGE_TIMEOUT_S,
+        stop_grace_s: float = STOP_GRACE_S,
+        document_slack_s: float = DOCUMENT_SLACK_S,
     ) -> None:
         self.ws = workspace
         self.index = index
@@ -181,6 +226,18 @@ class _Run:
         self.run_id = 0
         self.delivery_id = 0
         self.tmp = workspace.tmp_dir
+        self.run_tmp = self.tmp / "run"
+        #: wall-clock time (time.time()) after which no new work starts
+        self.deadline = deadline
+        self.page_timeout_s = page_timeout_s
+        self.stop_grace_s = stop_grace_s
+        self.document_slack_s = document_slack_s
+        #: why the run stops early ("deadline", "SIGTERM", "Ctrl-C"), set by signal handlers
+        self.stop_reason: str | None = None
+        self.stopping = False
+        self.doc_queue: deque[_Job] = deque()
+        self.classify_queue: deque[_Job] = deque()
+        self.running: dict[Future[Any], _Job] = {}
         #: Files of this delivery with the same content as an earlier one in it: recorded
         #: once that earlier file is archived (or not).
         self.pending_duplicates: list[tuple[InputItem, str]] = []
@@ -190,20 +247,6 @@ class _Run:
     def _start(self) -> None:
         root = str(self.scan.root)
         with self.index.transaction() as db:
-            self.run_id = (
-                db["runs"]
-                .insert(
-                    {
-                        "command": "ingest",
-                        "site": self.profile.key,
-                        "options": json.dumps({"delivery": root, "workers": self.workers}),
-                        "os_user": getpass.getuser(),
-                        "esak_version": __version__,
-                        "started_at": now(),
-                    }
-                )
-                .last_pk
-            )
             row = db.execute(
                 "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.profile.key, root]
             ).fetchone()
@@ -290,6 +333,9 @@ class _Run:
         batches: list[_Batch] = []
         seen: dict[str, str] = {}
         for item in self.scan.items:
+            self._check_stop()
+            if self.stopping:
+                break
             if self._known(item):
                 self.already += 1
                 continue
@@ -318,6 +364,9 @@ class _Run:
         self.on_progress(self.progress)
         if batches:
             self._process(batches)
+        if self.stopping:
+            # Duplicates wait for their original's outcome, which the next run decides.
+            return
         for item, first in self.pending_duplicates:
             dup = self._duplicate_of(item)
             if dup:
@@ -326,10 +375,9 @@ class _Run:
                 self._quarantine_file(item, f"same content as {first}, which was not archived")
 
     def _process(self, batches: list[_Batch]) -> None:
-        run_tmp = self.tmp / f"run-{self.run_id}"
-        run_tmp.mkdir(parents=True, exist_ok=True)
-        futures: dict[Future[Any], tuple[str, _Batch, Any]] = {}
-        executor = make_executor(self.workers, self.scheduler)
+        self.run_tmp = self.tmp / f"run-{self.run_id}"
+        self.run_tmp.mkdir(parents=True, exist_ok=True)
+        self.pool = make_executor(self.workers, self.scheduler)
         try:
             for batch in batches:
                 item = batch.item
@@ -338,48 +386,150 @@ class _Run:
                     task = ClassifyTask(
                         str(item.path), item.files or None, first, last, self.profile
                     )
-                    futures[executor.submit(classify_chunk, task)] = ("classify", batch, None)
+                    self.classify_queue.append(
+                        _Job("classify", batch, None, classify_chunk, task, CLASSIFY_TIMEOUT_S)
+                    )
                     batch.chunks_left += 1
-            while futures:
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for future in done:
-                    kind, batch, payload = futures.pop(future)
-                    if self.fatal:
-                        continue
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # a worker died: its work is retried or set aside
-                        result = exc
-                    if kind == "classify":
-                        self._classified(batch, result, executor, futures, run_tmp)
-                    else:
-                        self._documented(batch, payload, result, executor, futures, run_tmp)
-                if self.fatal:
-                    for f in futures:
-                        f.cancel()
-                    futures.clear()
+            self._loop()
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-            shutil.rmtree(run_tmp, ignore_errors=True)
+            if self.stopping or self.fatal:
+                self.pool.kill()
+            else:
+                self.pool.close()
+            shutil.rmtree(self.run_tmp, ignore_errors=True)
         if self.fatal:
             raise self.fatal
 
-    def _classified(self, batch, result, executor, futures, run_tmp) -> None:
+    # --- scheduling ---------------------------------------------------------------------
+
+    def _check_stop(self) -> None:
+        if self.deadline is not None and time.time() >= self.deadline and not self.stop_reason:
+            self.stop_reason = "deadline reached"
+        if self.stop_reason and not self.stopping:
+            self.stopping = True
+
+    def request_stop(self, reason: str) -> None:
+        """Stop taking new work (from a signal handler: only sets a flag)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def _loop(self) -> None:
+        """Run jobs, at most one per worker, until all are done or the run must stop."""
+        grace_ends = 0.0
+        while self.running or ((self.doc_queue or self.classify_queue) and not self.stopping):
+            self._check_stop()
+            if self.stopping and not grace_ends:
+                # No new work; what runs may finish (and its file be committed) for a while.
+                grace_ends = time.monotonic() + self.stop_grace_s
+                self.doc_queue.clear()
+                self.classify_queue.clear()
+            if self.fatal:
+                return
+            if not self.stopping:
+                self._fill()
+            if not self.running:
+                continue
+            done, _ = wait(list(self.running), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = self.running.pop(future, None)
+                if job is None:  # already handled after a broken pool
+                    continue
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    self._pool_broke(job)
+                    continue
+                except Exception as exc:  # the task raised: a bug or a library failing
+                    result = exc
+                self._finished(job, result)
+                if self.fatal:
+                    return
+            self._watchdog()
+            if self.stopping and time.monotonic() >= grace_ends and self.running:
+                self.running.clear()  # abandoned: nothing of theirs is recorded
+                return
+
+    def _fill(self) -> None:
+        while len(self.running) < self.pool.slots:
+            queue = self.doc_queue or self.classify_queue
+            if not queue:
+                return
+            if any(j.isolate for j in self.running.values()):
+                return
+            job = queue[0]
+            if job.isolate and self.running:
+                return  # a suspect of a crash runs alone, so that a second crash is its own
+            queue.popleft()
+            job.started = time.monotonic()
+            self.running[self.pool.submit(job.fn, job.task)] = job
+
+    def _pool_broke(self, job: _Job) -> None:
+        """A worker died (crash, OOM killer): every task in flight is lost with the pool."""
+        suspects = [job, *self.running.values()]
+        self.running.clear()
+        self.pool.restart()
+        for suspect in suspects:
+            self._retry_or_fail(suspect, "the worker process died (crash or out of memory)", True)
+
+    def _watchdog(self) -> None:
+        """A task past its time limit is stopped by restarting the pool; the others go again."""
+        now = time.monotonic()
+        hung = [j for j in self.running.values() if now - j.started > j.timeout]
+        if not hung or not self.pool.can_kill:
+            return
+        others = [j for j in self.running.values() if j not in hung]
+        self.running.clear()
+        self.pool.restart()
+        for job in reversed(others):
+            job.queue(self).appendleft(job)
+        for job in hung:
+            self._retry_or_fail(job, f"took longer than {job.timeout:.0f} s", True)
+
+    def _retry_or_fail(self, job: _Job, reason: str, isolate: bool = False) -> None:
+        """Once more (alone, if it may have killed its worker); the second failure is final."""
+        job.attempts += 1
+        if job.attempts < MAX_ATTEMPTS:
+            job.isolate = job.isolate or isolate
+            job.queue(self).appendleft(job)
+            return
+        if job.kind == "classify":
+            self._classified(job.batch, reason)
+        else:
+            self._documented(job.batch, job.payload, DocumentResult.failure(job.task.key, reason))
+
+    def _finished(self, job: _Job, result: Any) -> None:
+        if job.kind == "classify":
+            if isinstance(result, ClassifyResult):
+                self._classified(job.batch, result)
+            else:
+                self._retry_or_fail(job, f"page could not be classified: {_describe(result)}")
+            return
+        if not isinstance(result, DocumentResult):
+            result = DocumentResult.failure(job.task.key, f"OCR failed: {_describe(result)}")
+        if result.error and not result.fatal and job.payload.number != _PROBE:
+            self._retry_or_fail(job, result.error)
+            return
+        fault("ocr-done")
+        self._documented(job.batch, job.payload, result)
+
+    # --- the pipeline steps -------------------------------------------------------------
+
+    def _classified(self, batch: _Batch, result: ClassifyResult | str) -> None:
         batch.chunks_left -= 1
         if isinstance(result, ClassifyResult):
             for record in result.records:
                 batch.records[record.index] = record
             self.progress.pages_classified += len(result.records)
         else:
-            # The chunk's worker died; the pages are recorded as unreadable, not lost.
-            reason = f"page could not be classified: {type(result).__name__}: {result}"
+            # Classification failed twice: the pages are recorded as unreadable, not lost.
             for index in range(batch.page_count):
-                batch.records.setdefault(index, PageRecord(index, "content", error=reason))
+                batch.records.setdefault(index, PageRecord(index, "content", error=result))
         self.on_progress(self.progress)
         if batch.chunks_left == 0:
-            self._plan(batch, executor, futures, run_tmp)
+            fault("classified")
+            self._plan(batch)
 
-    def _plan(self, batch: _Batch, executor, futures, run_tmp) -> None:
+    def _plan(self, batch: _Batch) -> None:
         item = batch.item
         records = [batch.records[i] for i in range(batch.page_count)]
         household_file = (item.household, item.volume or 1) if item.household else None
@@ -392,7 +542,7 @@ class _Run:
             # Done before, or failed twice (its pages are set aside at commit): not again.
             if key in batch.done_by_pages or key in batch.failed:
                 continue
-            self._submit_doc(batch, doc, executor, futures, run_tmp)
+            self._submit_doc(batch, doc)
         orphans = [
             p.index
             for p in batch.plan.pages
@@ -403,12 +553,12 @@ class _Run:
             # OCR them once and look for the cover sheet's printed text.
             batch.probed = True
             probe = PlannedDocument(_PROBE, "", 0, None, orphans)
-            self._submit_doc(batch, probe, executor, futures, run_tmp)
+            self._submit_doc(batch, probe)
         self.on_progress(self.progress)
         if batch.docs_left == 0:
             self._commit(batch)
 
-    def _submit_doc(self, batch: _Batch, doc, executor, futures, run_tmp) -> None:
+    def _submit_doc(self, batch: _Batch, doc: PlannedDocument) -> None:
         task = DocumentTask(
             key=f"{batch.item.relpath}#{doc.number}",
             source=str(batch.item.path),
@@ -416,18 +566,19 @@ class _Run:
             files=batch.item.files or None,
             pages=tuple(doc.pages),
             languages=tuple(self.profile.ocr_languages),
-            tmp_dir=str(run_tmp),
+            tmp_dir=str(self.run_tmp),
             title=f"{doc.household} Band {doc.volume}",
+            timeout=self.page_timeout_s,
         )
-        futures[executor.submit(build_document, task)] = ("document", batch, doc)
+        # Tesseract has its own limit per page; this one catches everything else that hangs.
+        limit = self.page_timeout_s * len(doc.pages) + self.document_slack_s
+        self.doc_queue.append(_Job("document", batch, doc, build_document, task, limit))
         batch.docs_left += 1
         self.progress.documents_total += 1
 
-    def _documented(self, batch: _Batch, doc, result, executor, futures, run_tmp) -> None:
+    def _documented(self, batch: _Batch, doc: PlannedDocument, result: DocumentResult) -> None:
         batch.docs_left -= 1
         key = tuple(doc.pages)
-        if not isinstance(result, DocumentResult):
-            result = DocumentResult.failure(str(key), f"OCR worker died: {result!r}")
         if result.fatal == "disk-full":
             self.fatal = DiskFullError(result.error or "", "free space, then run again to resume")
             return
@@ -437,11 +588,6 @@ class _Run:
         if doc.number == _PROBE:
             self._probed(batch, doc, result)
         elif result.error:
-            attempts = batch.attempts.get(key, 0) + 1
-            batch.attempts[key] = attempts
-            if attempts < 2:
-                self._submit_doc(batch, doc, executor, futures, run_tmp)
-                return
             batch.failed[key] = result.error
         else:
             batch.done_by_pages[key] = result
@@ -454,7 +600,7 @@ class _Run:
         if batch.docs_left == 0:
             if batch.replan:
                 batch.replan = False
-                self._plan(batch, executor, futures, run_tmp)
+                self._plan(batch)
                 return
             self._commit(batch)
 
@@ -478,14 +624,39 @@ class _Run:
     def _commit(self, batch: _Batch) -> None:
         assert batch.plan is not None
         plan = batch.plan
-        item = batch.item
-        site = self.profile.key
         failed_docs = {
             d.number: batch.failed[tuple(d.pages)]
             for d in plan.documents
             if tuple(d.pages) in batch.failed
         }
-        moved: list[Path] = []
+        moves: list[tuple[str, Path]] = []
+        written = pages_ocr = 0
+        try:
+            self._commit_rows(batch, failed_docs, moves)
+        except BaseException:
+            # The transaction was rolled back: files moved for it are not part of the archive.
+            for _, target in moves:
+                target.unlink(missing_ok=True)
+            _journal_path(self.ws).unlink(missing_ok=True)
+            raise
+        _journal_path(self.ws).unlink(missing_ok=True)
+        for doc in plan.documents:
+            if doc.number not in failed_docs:
+                written += 1
+                pages_ocr += batch.done_by_pages[tuple(doc.pages)].pages
+        self.documents_written += written
+        self.pages_ocr += pages_ocr
+        self.progress.files_done += 1
+        self.on_progress(self.progress)
+
+    def _commit_rows(
+        self, batch: _Batch, failed_docs: dict[int, str], moves: list[tuple[str, Path]]
+    ) -> None:
+        """One transaction for the file; the PDFs are moved in just before it commits."""
+        assert batch.plan is not None
+        plan = batch.plan
+        item = batch.item
+        site = self.profile.key
         with self.index.transaction() as db:
             file_id = (
                 db["input_files"]
@@ -507,11 +678,8 @@ class _Run:
                 )
                 # Only validated household numbers and integers make up the path.
                 rel = Path(site) / doc.household / f"band-{doc.volume:02d}" / f"{seq:04d}.pdf"
-                target = self.ws.archive_dir / rel
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 assert result.output is not None
-                os.replace(result.output, target)
-                moved.append(target)
+                moves.append((result.output, self.ws.archive_dir / rel))
                 doc_ids[doc.number] = (
                     db["documents"]
                     .insert(
@@ -533,8 +701,6 @@ class _Run:
                     )
                     .last_pk
                 )
-                self.documents_written += 1
-                self.pages_ocr += result.pages
             for section in plan.sections:
                 db["sections"].insert(
                     {
@@ -600,8 +766,50 @@ class _Run:
                         f"(manifest {expected_pages}, found {batch.page_count})",
                     }
                 )
-        self.progress.files_done += 1
-        self.on_progress(self.progress)
+            _write_journal(self.ws, [target for _, target in moves])
+            for source, target in moves:
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.replace(source, target)
+            fault("moved")
+
+
+def _journal_path(workspace: Workspace) -> Path:
+    return workspace.root / "commit.journal"
+
+
+def _write_journal(workspace: Workspace, targets: list[Path]) -> None:
+    """Name the archive files about to be moved in, durably, before the first is moved.
+
+    If the run dies before its transaction commits, the next run removes exactly these
+    files (those the index does not know), so no half-recorded file stays in the archive.
+    """
+    path = _journal_path(workspace)
+    rel = [t.relative_to(workspace.archive_dir).as_posix() for t in targets]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(rel, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def recover_journal(workspace: Workspace, index: Index) -> list[str]:
+    """After a killed run: remove the archive files its last, uncommitted file moved in."""
+    path = _journal_path(workspace)
+    if not path.exists():
+        return []
+    try:
+        targets = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        targets = []  # torn while written: nothing had been moved yet
+    removed = []
+    for rel in targets:
+        known = index.db.execute("SELECT 1 FROM documents WHERE path = ?", [rel]).fetchone()
+        target = workspace.archive_dir / rel
+        if not known and target.is_file():
+            target.unlink()
+            removed.append(rel)
+    path.unlink(missing_ok=True)
+    return removed
 
 
 def _mark_text_covers(batch: _Batch, covers: list[tuple[int, str]]) -> None:
@@ -628,6 +836,55 @@ def _ranges(pages: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
+def deadline_from(
+    until: str | None, max_minutes: float | None, now: datetime | None = None
+) -> float | None:
+    """The earlier of ``--until HH:MM`` (the next such local time) and now + ``--max-minutes``.
+
+    Returned as a ``time.time()`` value; None when neither is given.
+    """
+    now = now or datetime.now().astimezone()
+    candidates = []
+    if until is not None:
+        try:
+            hour, minute = (int(part) for part in until.split(":"))
+            at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        except ValueError as exc:
+            raise UsageError(f"--until {until!r} is not a time of day (HH:MM, e.g. 06:00)") from exc
+        if at <= now:
+            at += timedelta(days=1)  # 06:00 said at 22:00 means tomorrow morning
+        candidates.append(at.timestamp())
+    if max_minutes is not None:
+        if max_minutes <= 0:
+            raise UsageError("--max-minutes must be more than 0")
+        candidates.append(now.timestamp() + max_minutes * 60)
+    return min(candidates) if candidates else None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(run: _Run) -> Iterator[None]:
+    """SIGTERM and Ctrl-C ask the run to stop cleanly; a second Ctrl-C stops it at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: object) -> None:
+        run.request_stop("SIGTERM")
+
+    def on_int(signum: int, frame: object) -> None:
+        if run.stop_reason:
+            raise KeyboardInterrupt
+        run.request_stop("Ctrl-C")
+
+    old_term = signal.signal(signal.SIGTERM, on_term)
+    old_int = signal.signal(signal.SIGINT, on_int)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
+
+
 def ingest_delivery(
     workspace: Workspace,
     profile: Profile,
@@ -636,38 +893,70 @@ def ingest_delivery(
     workers: int | None = None,
     scheduler: str | None = None,
     on_progress: ProgressCallback | None = None,
+    deadline: float | None = None,
+    page_timeout_s: float = PAGE_TIMEOUT_S,
+    stop_grace_s: float = STOP_GRACE_S,
+    document_slack_s: float = DOCUMENT_SLACK_S,
 ) -> IngestReport:
-    """Ingest one scan delivery for one site. Running it again changes nothing."""
+    """Ingest one scan delivery for one site. Running it again changes nothing.
+
+    Stops taking new work at ``deadline`` (a ``time.time()`` value), on SIGTERM or Ctrl-C,
+    lets work in flight finish for ``stop_grace_s`` and raises :class:`StoppedError`; what was
+    committed stays, the next run does the rest.
+    """
     started = time.monotonic()
     check_dependencies(tuple(profile.ocr_languages))
     scan = scan_delivery(Path(delivery_dir), profile.is_household)
     workspace.ensure()
-    with workspace.lock(), Index.open(workspace.index_path) as index:
+    options = {"delivery": str(scan.root), "workers": workers, "deadline": deadline}
+    with workspace.lock() as lock, Index.open(workspace.index_path) as index:
+        notes = []
+        if lock.stale_holder:
+            notes.append(f"took over the lock of a run that did not finish ({lock.stale_holder})")
         # Leftovers of a killed run: never counted, never archived.
+        removed = recover_journal(workspace, index)
+        if removed:
+            notes.append(f"removed {len(removed)} archive file(s) a killed run left uncommitted")
         for leftover in workspace.tmp_dir.glob("run-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        run = _Run(workspace, index, profile, scan, workers, scheduler, on_progress)
-        outcome, code = "failed", 70
-        try:
-            run.run()
+        run = _Run(
+            workspace, index, profile, scan, workers, scheduler, on_progress,
+            deadline=deadline, page_timeout_s=page_timeout_s, stop_grace_s=stop_grace_s,
+            document_slack_s=document_slack_s,
+        )  # fmt: skip
+        with recorded_run(index, "ingest", profile.key, options) as record:
+            run.run_id = record.id
+            try:
+                with _stop_on_signals(run):
+                    run.run()
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DiskFullError(
+                        f"the workspace's disk is full ({workspace.root})",
+                        "free space, then run the same command again to resume",
+                    ) from exc
+                raise
+            if run.stopping:
+                raise StoppedError(
+                    f"stopped ({run.stop_reason}): {run.progress.files_done} of "
+                    f"{run.progress.files_total} file(s) finished and recorded; "
+                    "work in flight was abandoned, nothing of it is counted",
+                    "run the same command again (e.g. next night) to go on",
+                )
             report = delivery_report(index, profile.key, run.delivery_id)
             report.run_id = run.run_id
             report.documents_written = run.documents_written
             report.pages_ocr = run.pages_ocr
             report.already_ingested = run.already
             report.seconds = time.monotonic() - started
+            report.notes += notes
             if run.already and not (run.documents_written or run.progress.files_total):
                 report.notes.append(
                     f"nothing to do: all {run.already} file(s) of this delivery "
                     "were ingested before"
                 )
-            outcome, code = ("ok", 0) if report.ok else ("problems", 1)
+            record.outcome, record.exit_code = ("ok", 0) if report.ok else ("problems", 1)
             return report
-        finally:
-            with index.transaction() as db:
-                db["runs"].update(
-                    run.run_id, {"finished_at": now(), "outcome": outcome, "exit_code": code}
-                )
 
 
 def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:

@@ -21,6 +21,7 @@ import pikepdf
 from PIL import Image
 
 from esak.errors import InputError
+from esak.faults import fault
 from esak.migrate.classify import SiteRules, classify_page
 from esak.migrate.delivery import sha256_file
 from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages, sniff
@@ -225,6 +226,7 @@ def build_document(task: DocumentTask) -> DocumentResult:
         return DocumentResult.failure(task.key, message, fatal, time.monotonic() - started)
 
     try:
+        fault("worker-doc")
         _assemble_input(task, source_pdf)
         ocrmypdf.ocr(
             source_pdf,
@@ -242,6 +244,10 @@ def build_document(task: DocumentTask) -> DocumentResult:
             tesseract_timeout=task.timeout,
             title=task.title,
         )
+        if any("took too long" in m for m in collector.messages):
+            # OCRmyPDF keeps going without text for that page; a page without its text layer
+            # is not archived silently: the document is tried again, then set aside.
+            return failed(f"Tesseract took longer than {task.timeout:.0f} s on a page")
         with pikepdf.open(output) as pdf:
             pdfa = pdf.open_metadata().pdfa_status
             pages = len(pdf.pages)

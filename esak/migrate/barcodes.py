@@ -27,8 +27,16 @@ class Barcode:
         return {"format": self.format, "text": self.text}
 
 
+#: zxing-cpp refuses images with a longer side (ValueError).
+MAX_SIDE = 65535
+
+
 def read_barcodes(image: Image.Image) -> list[Barcode]:
     """Every barcode on the page, top to bottom; a code printed twice is reported once."""
+    if max(image.size) > MAX_SIDE:
+        # Only a broken image is this long (a 1 x 100000 pixel strip); read it scaled down
+        # rather than fail the whole chunk of pages it was classified with.
+        image = image.reduce(-(-max(image.size) // MAX_SIDE))
     found = zxingcpp.read_barcodes(image, formats=SYMBOLOGIES)
     placed = []
     for result in found:

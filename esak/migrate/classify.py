@@ -109,18 +109,35 @@ def _parse_structured(value: str, rules: SiteRules) -> Payload:
             f"cover sheet {value!r}: {household!r} is not a household number "
             "of this site's pattern",
         )
-    if not (volume.isascii() and volume.isdigit() and 1 <= int(volume) <= 999):
+    volume_no = _whole_number(volume, 999)
+    if volume_no is None or volume_no < 1:
         return PayloadProblem(
             PageKind.COVER, f"cover sheet {value!r}: volume must be a whole number from 1 to 999"
         )
-    if not (pages.isascii() and pages.isdigit() and int(pages) <= 100_000):
+    declared = _whole_number(pages, 100_000)
+    if declared is None:
         return PayloadProblem(
             PageKind.COVER,
             f"cover sheet {value!r}: page count must be a whole number (0 = not counted)",
         )
     return CoverInfo(
-        household=household, volume=int(volume), declared_pages=int(pages), structured=True
+        household=household, volume=volume_no, declared_pages=declared, structured=True
     )
+
+
+def _whole_number(text: str, limit: int) -> int | None:
+    """``text`` as a number from 0 to ``limit``; None if it is anything else.
+
+    Checked by length before ``int()``: a QR code holds 7000 digits, and ``int()`` refuses
+    more than 4300 with a ValueError.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(limit)):
+        return None
+    number = int(digits)
+    return number if number <= limit else None
 
 
 # --- blank pages -------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from esak.errors import InputError
-from esak.migrate.pages import natural_key, sniff
+from esak.migrate.pages import display_name, natural_key, sniff
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -199,58 +199,63 @@ class _Walker:
         # The root's own errors must reach the caller; below it, they become items.
         with os.scandir(self.root) as it:
             entries = list(it)
-        self._walk_entries(entries, "")
+        self._walk_entries(entries, "", str(self.root))
 
     def _walk(self, folder: str, rel: str) -> None:
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
         except PermissionError:
-            self._set_aside(rel, PERMISSION_DENIED, folder=True)
+            self._set_aside(rel, PERMISSION_DENIED, folder=True, path=folder)
             return
         except OSError as exc:
-            self._set_aside(rel, f"cannot be read ({exc.strerror or exc})", folder=True)
+            self._set_aside(
+                rel, f"cannot be read ({exc.strerror or exc})", folder=True, path=folder
+            )
             return
-        self._walk_entries(entries, rel)
+        self._walk_entries(entries, rel, folder)
 
-    def _walk_entries(self, entries: list[os.DirEntry[str]], rel: str) -> None:
+    def _walk_entries(self, entries: list[os.DirEntry[str]], rel: str, folder: str) -> None:
+        # ``rel`` and the relpaths are names for reports and the index: a name that is not
+        # UTF-8 appears with \xNN escapes. Files are always opened by their real path.
         pages: list[_Page] = []
         if not rel:
             self.manifest = _find_manifest(entries)
         for entry in entries:
             if self.manifest is not None and entry.path == str(self.manifest):
                 continue
-            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            name = display_name(entry.name)
+            relpath = f"{rel}/{name}" if rel else name
             self._entry(entry, relpath, pages)
         if pages:
-            self._image_folder(rel or ".", pages)
+            self._image_folder(rel or ".", pages, folder)
 
     def _entry(self, entry: os.DirEntry[str], relpath: str, pages: list[_Page]) -> None:
         name = entry.name
         if name.startswith(".") or name.lower() in _SYSTEM_FILES:
             if entry.is_dir(follow_symlinks=False):
-                self._set_aside(relpath, HIDDEN, folder=True)
+                self._set_aside(relpath, HIDDEN, folder=True, path=entry.path)
             elif entry.is_file(follow_symlinks=False):
                 # Hashed all the same: a junk file the manifest lists is still checked.
                 self._file(entry.path, relpath, "unknown", problem=HIDDEN)
             else:
-                self._set_aside(relpath, HIDDEN)
+                self._set_aside(relpath, HIDDEN, path=entry.path)
             return
         if entry.is_symlink():
             target = os.path.realpath(entry.path)
             if not self._inside(target):
                 # Never read: the link could expose anything on the machine to the archive.
-                self._set_aside(relpath, LINK_OUTSIDE)
+                self._set_aside(relpath, LINK_OUTSIDE, path=entry.path)
                 return
             if not os.path.exists(target):
-                self._set_aside(relpath, LINK_BROKEN)
+                self._set_aside(relpath, LINK_BROKEN, path=entry.path)
                 return
             if os.path.isdir(target):
                 # Following it would list the same pages twice, or loop forever.
-                self._set_aside(relpath, LINK_TO_FOLDER)
+                self._set_aside(relpath, LINK_TO_FOLDER, path=entry.path)
                 return
             if not os.path.isfile(target):
-                self._set_aside(relpath, NOT_REGULAR)
+                self._set_aside(relpath, NOT_REGULAR, path=entry.path)
                 return
             # A link to a file in the delivery reads as that file; a second copy of the same
             # content is caught later by its hash.
@@ -262,7 +267,7 @@ class _Walker:
             return
         if not entry.is_file(follow_symlinks=False):
             # Reading a named pipe would block for ever.
-            self._set_aside(relpath, NOT_REGULAR)
+            self._set_aside(relpath, NOT_REGULAR, path=entry.path)
             return
         self._classify(entry.path, relpath, pages)
 
@@ -270,7 +275,7 @@ class _Walker:
         return target == self.root_real or target.startswith(self.root_real.rstrip(os.sep) + os.sep)
 
     def _classify(self, path: str, relpath: str, pages: list[_Page]) -> None:
-        name = relpath.rsplit("/", 1)[-1]
+        name = os.path.basename(path)
         suffix = os.path.splitext(name)[1].lower()
         if suffix in _PDF_SUFFIXES:
             household, volume = self._household_of(name[: -len(suffix)])
@@ -345,12 +350,14 @@ class _Walker:
         )
         self.delivered[_nfc(relpath)] = _Delivered(relpath, sha)
 
-    def _set_aside(self, relpath: str, problem: str, *, folder: bool = False) -> None:
+    def _set_aside(
+        self, relpath: str, problem: str, *, folder: bool = False, path: str | None = None
+    ) -> None:
         """An entry that is not read at all: no hash, no size."""
         self.items.append(
             InputItem(
                 relpath=relpath,
-                path=self.root / relpath,
+                path=Path(path) if path is not None else self.root / relpath,
                 format="unknown",
                 household=None,
                 volume=None,
@@ -364,7 +371,7 @@ class _Walker:
         else:
             self.delivered[_nfc(relpath)] = _Delivered(relpath, None)
 
-    def _image_folder(self, rel: str, pages: list[_Page]) -> None:
+    def _image_folder(self, rel: str, pages: list[_Page], folder: str) -> None:
         pages.sort(key=lambda p: (natural_key(p.name), p.name))
         digest = hashlib.sha256()
         for page in pages:
@@ -375,11 +382,12 @@ class _Walker:
         if unreadable:
             # One unreadable page spoils the batch: without it, cover sheets and page counts
             # of everything after it would be wrong.
-            problem = f"{unreadable[0].problem}: {', '.join(p.name for p in unreadable)}"
+            shown = ", ".join(display_name(p.name) for p in unreadable)
+            problem = f"{unreadable[0].problem}: {shown}"
         self.items.append(
             InputItem(
                 relpath=rel,
-                path=self.root if rel == "." else self.root / rel,
+                path=Path(folder),
                 format="image-folder",
                 household=None,
                 volume=None,
@@ -391,7 +399,8 @@ class _Walker:
         )
         page_keys = []
         for page in pages:
-            relpath = page.name if rel == "." else f"{rel}/{page.name}"
+            name = display_name(page.name)
+            relpath = name if rel == "." else f"{rel}/{name}"
             self.delivered[_nfc(relpath)] = _Delivered(relpath, page.sha256)
             page_keys.append(_nfc(relpath))
         self.image_folders[_nfc(rel)] = (rel, page_keys)

@@ -7,6 +7,8 @@ not by the name: a delivery may hold anything under any name.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
 from esak.errors import InputError
@@ -47,6 +50,21 @@ class PageImage:
     size_mm: tuple[float, float]
 
 
+def display_name(name: str | Path) -> str:
+    """A file name as printable, storable text.
+
+    Names are bytes on Linux; bytes that are not UTF-8 (a name made on another system) come
+    back from the OS as lone surrogates, which no UTF-8 database or terminal takes. They are
+    shown as ``\\xNN`` instead, so the same file always gets the same name in every report.
+    """
+    text = name.name if isinstance(name, Path) else name
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def sniff(path: Path) -> str:
     """The file type by its first bytes: ``pdf``, ``tiff``, ``png``, ``jpeg`` or ``unknown``."""
     with open(path, "rb") as fh:
@@ -75,7 +93,8 @@ _SUFFIX_TYPES = {
 
 def natural_key(name: str) -> list[object]:
     """Sort key so that ``page2`` comes before ``page10`` (scanners do not always zero-pad)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    # isdecimal, not isdigit: "²" is a digit to isdigit but neither \d nor int() take it.
+    return [int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def has_alpha(img: Image.Image) -> bool:
@@ -90,16 +109,41 @@ def on_white_paper(img: Image.Image) -> Image.Image:
 
 
 def to_grey(img: Image.Image) -> Image.Image:
-    """An 8-bit grey version of any Pillow image; transparency is laid on white paper."""
+    """An 8-bit grey version of any Pillow image; transparency is laid on white paper.
+
+    Works in grey and in slices, so that a page at the pixel limit (120 MP) costs a few
+    hundred MB beyond its own pixels, not several GB.
+    """
     if has_alpha(img):
-        return on_white_paper(img).convert("L")
+        # Composited in grey: going through RGBA and RGB costs four full-size copies.
+        if img.mode not in ("LA", "RGBA"):
+            img = img.convert("RGBA")
+        grey, alpha = img.convert("L"), img.getchannel("A")
+        paper = Image.new("L", img.size, 255)
+        paper.paste(grey, mask=alpha)
+        return paper
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = float(arr.max()) or 1.0
-        return Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8), "L")
+        return _deep_to_grey(img)
     if img.mode == "L":
         return img
     return img.convert("L")
+
+
+def _deep_to_grey(img: Image.Image) -> Image.Image:
+    """16- and 32-bit grey scaled to 8 bits (the brightest pixel becomes white)."""
+    arr = np.asarray(img)
+    with np.errstate(invalid="ignore", over="ignore"):
+        top = float(np.nanmax(arr)) if arr.size and not np.isnan(arr).all() else 0.0
+    scale = 255.0 / top if math.isfinite(top) and top > 0 else 1.0
+    out = np.empty(arr.shape, dtype=np.uint8)
+    step = max(1, (1 << 22) // max(1, arr.shape[1]))  # about 4 M pixels a slice
+    for start in range(0, arr.shape[0], step):
+        block = arr[start : start + step].astype(np.float32)
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        block *= scale
+        np.clip(block, 0, 255, out=block)
+        out[start : start + step] = block
+    return Image.fromarray(out, "L")
 
 
 def _image_dpi(img: Image.Image) -> float:
@@ -151,23 +195,24 @@ class PdfSource(PageSource):
             state = _pdf_state(path)
             if state == "encrypted":
                 raise InputError(
-                    f"{path.name}: the PDF is encrypted with a password",
+                    f"{display_name(path)}: the PDF is encrypted with a password",
                     "ask the scanning service for an unencrypted copy",
                 ) from exc
             if state == "empty":
                 raise InputError(
-                    f"{path.name}: the PDF has no pages",
+                    f"{display_name(path)}: the PDF has no pages",
                     "ask the scanning service to deliver it again",
                 ) from exc
             raise InputError(
-                f"{path.name}: the PDF cannot be read ({exc})",
+                f"{display_name(path)}: the PDF cannot be read ({exc})",
                 "the file is damaged or incomplete; ask the scanning service to deliver it again",
             ) from exc
         self.page_count = len(self._doc)
         if self.page_count == 0:
             self._doc.close()
             raise InputError(
-                f"{path.name}: the PDF has no pages", "ask the scanning service to deliver it again"
+                f"{display_name(path)}: the PDF has no pages",
+                "ask the scanning service to deliver it again",
             )
 
     def page(self, index: int, dpi: float = 300.0) -> PageImage:
@@ -178,11 +223,19 @@ class PdfSource(PageSource):
                 if page.get_rotation() in (90, 270):
                     width_pt, height_pt = height_pt, width_pt
                 size_mm = (width_pt * 25.4 / 72.0, height_pt * 25.4 / 72.0)
-                if min(width_pt, height_pt) <= 0:
+                # Written so that NaN fails too.
+                if not (width_pt > 0 and height_pt > 0):
                     raise InputError(
-                        f"{self.path.name}, page {index + 1}: the page has no size",
+                        f"{display_name(self.path)}, page {index + 1}: the page has no size",
                         "the file is damaged; ask the scanning service to deliver it again",
                     )
+                if max(size_mm) > MAX_PAGE_SIDE_MM:
+                    raise InputError(
+                        f"{display_name(self.path)}, page {index + 1}: the page measures "
+                        f"{size_mm[0]:.1f} x {size_mm[1]:.1f} mm, larger than any sheet of paper",
+                        "the file is damaged; ask the scanning service to deliver it again",
+                    )
+                self._check_images(page, index)
                 # A huge page is rendered coarser rather than filling memory.
                 pixels = (width_pt / 72.0 * dpi) * (height_pt / 72.0 * dpi)
                 if pixels > MAX_RENDER_PIXELS:
@@ -198,10 +251,26 @@ class PdfSource(PageSource):
                 page.close()
         except pdfium.PdfiumError as exc:
             raise InputError(
-                f"{self.path.name}, page {index + 1}: the page cannot be rendered ({exc})",
+                f"{display_name(self.path)}, page {index + 1}: the page cannot be rendered ({exc})",
                 "the file is damaged; ask the scanning service to deliver it again",
             ) from exc
         return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
+
+    def _check_images(self, page: pdfium.PdfPage, index: int) -> None:
+        """Refuse a page with an image of absurd pixel size before PDFium decodes it.
+
+        PDFium decodes an image at its full size whatever the page size: a 3 KB PDF whose
+        image claims 46000x46000 grey pixels costs 2 GB. Only the image's header is read here.
+        """
+        for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+            width, height = obj.get_px_size()
+            if width * height > MAX_PAGE_PIXELS:
+                raise InputError(
+                    f"{display_name(self.path)}, page {index + 1}: an image on the page claims "
+                    f"{width}x{height} pixels, more than any scan has",
+                    "a broken file or a decompression bomb; "
+                    "ask the scanning service to deliver it again",
+                )
 
     def close(self) -> None:
         self._doc.close()
@@ -210,12 +279,23 @@ class PdfSource(PageSource):
 def _pdf_state(path: Path) -> str:
     """``encrypted``, ``empty`` or ``broken``, as qpdf sees the file."""
     try:
-        with pikepdf.open(path) as pdf:
+        # Opened by handle: pikepdf refuses a path whose name is not UTF-8 (TypeError).
+        with open(path, "rb") as fh, pikepdf.open(fh) as pdf:
             return "empty" if len(pdf.pages) == 0 else "broken"
     except pikepdf.PasswordError:
         return "encrypted"
     except Exception:  # any other failure just means "not a readable PDF"
         return "broken"
+
+
+#: What "damaged" looks like from Pillow: its decoders raise OSError, ValueError, SyntaxError,
+#: but also TypeError, KeyError, IndexError, struct.error, EOFError, ... on damaged files (the
+#: fuzz tests find them). Any of them in the coordinator would end the whole run with exit 70.
+_DAMAGED = Exception
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def _open_image(path: Path) -> Image.Image:
@@ -225,16 +305,19 @@ def _open_image(path: Path) -> Image.Image:
             img = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(
-            f"{path.name}: the image claims more pixels than any scan has ({exc})",
+            f"{display_name(path)}: the image claims more pixels than any scan has ({exc})",
             "a broken file or a decompression bomb; ask the scanning service to deliver it again",
         ) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
-            f"{path.name}: not a readable image", "ask the scanning service to deliver it again"
+            f"{display_name(path)}: not a readable image",
+            "ask the scanning service to deliver it again",
         ) from exc
-    except OSError as exc:
+    except MemoryError:
+        raise
+    except _DAMAGED as exc:
         raise InputError(
-            f"{path.name}: the image cannot be read ({exc})",
+            f"{display_name(path)}: the image cannot be read ({_why(exc)})",
             "ask the scanning service to deliver it again",
         ) from exc
     return img
@@ -244,7 +327,7 @@ def _frame_to_page(path: Path, frame: Image.Image, index: int, frame_no: int) ->
     width, height = frame.size
     if width * height > MAX_PAGE_PIXELS:
         raise InputError(
-            f"{path.name}, page {frame_no + 1}: the image claims {width}x{height} pixels, "
+            f"{display_name(path)}, page {frame_no + 1}: the image claims {width}x{height} pixels, "
             "more than any scan has",
             "a broken file or a decompression bomb; ask the scanning service to deliver it again",
         )
@@ -256,9 +339,12 @@ def _frame_to_page(path: Path, frame: Image.Image, index: int, frame_no: int) ->
             image = to_grey(frame)
             if image is frame:
                 image = frame.copy()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+    except MemoryError:
+        raise
+    except _DAMAGED as exc:
         raise InputError(
-            f"{path.name}, page {frame_no + 1}: the image data cannot be decoded ({exc})",
+            f"{display_name(path)}, page {frame_no + 1}: the image data cannot be decoded "
+            f"({_why(exc)})",
             "the file is damaged or truncated; ask the scanning service to deliver it again",
         ) from exc
     size_mm = (width / dpi * 25.4, height / dpi * 25.4)
@@ -275,22 +361,29 @@ class ImageFileSource(PageSource):
         self._img = _open_image(path)
         try:
             self.page_count = getattr(self._img, "n_frames", 1)
-        except (OSError, ValueError, SyntaxError) as exc:
+        except MemoryError:
+            raise
+        except _DAMAGED as exc:
             self._img.close()
             raise InputError(
-                f"{path.name}: the TIFF's page directory cannot be read ({exc})",
+                f"{display_name(path)}: the TIFF's page directory cannot be read ({_why(exc)})",
                 "the file is damaged or truncated; ask the scanning service to deliver it again",
             ) from exc
         if self.page_count < 1:
             self._img.close()
-            raise InputError(f"{path.name}: the image has no pages", "ask for a new delivery")
+            raise InputError(
+                f"{display_name(path)}: the image has no pages", "ask for a new delivery"
+            )
 
     def page(self, index: int, dpi: float = 300.0) -> PageImage:
         try:
             self._img.seek(index)
-        except (EOFError, OSError, ValueError, SyntaxError) as exc:
+        except MemoryError:
+            raise
+        except _DAMAGED as exc:
             raise InputError(
-                f"{self.path.name}, page {index + 1}: the page cannot be read ({exc})",
+                f"{display_name(self.path)}, page {index + 1}: the page cannot be read "
+                f"({_why(exc)})",
                 "the file is damaged or truncated; ask the scanning service to deliver it again",
             ) from exc
         return _frame_to_page(self.path, self._img, index, index)
@@ -316,7 +409,7 @@ class ImageFolderSource(PageSource):
         self.page_count = len(self.files)
         if not self.files:
             raise InputError(
-                f"{path.name}: the folder holds no page images (.jpg, .png, .tif)",
+                f"{display_name(path)}: the folder holds no page images (.jpg, .png, .tif)",
                 "a batch folder must contain the scanned pages as image files",
             )
 
@@ -325,14 +418,26 @@ class ImageFolderSource(PageSource):
         kind = sniff(file)
         if kind not in _SUFFIX_TYPES[file.suffix.lower()]:
             raise InputError(
-                f"{self.path.name}/{file.name}: named like an image but is {_describe(kind)}",
+                f"{display_name(self.path)}/{display_name(file)}: named like an image "
+                f"but is {_describe(kind)}",
                 "ask the scanning service to deliver the page again",
             )
         img = _open_image(file)
         try:
-            if getattr(img, "n_frames", 1) != 1:
+            try:
+                frames = getattr(img, "n_frames", 1)
+            except MemoryError:
+                raise
+            except _DAMAGED as exc:
                 raise InputError(
-                    f"{self.path.name}/{file.name}: a page image with several pages",
+                    f"{display_name(self.path)}/{display_name(file)}: the image's page "
+                    f"directory cannot be read ({_why(exc)})",
+                    "the file is damaged; ask the scanning service to deliver the page again",
+                ) from exc
+            if frames != 1:
+                raise InputError(
+                    f"{display_name(self.path)}/{display_name(file)}: "
+                    "a page image with several pages",
                     "a batch folder holds one image per page; deliver multi-page TIFFs as files",
                 )
             return _frame_to_page(file, img, index, 0)
@@ -354,27 +459,31 @@ def open_pages(path: Path, files: Sequence[str] | None = None) -> PageSource:
     if path.is_dir():
         return ImageFolderSource(path, files)
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder", "check the path")
+        raise InputError(f"{display_name(str(path))}: no such file or folder", "check the path")
     if not path.is_file():
-        raise InputError(f"{path}: not a regular file", "name a PDF, TIFF, image or folder")
+        raise InputError(
+            f"{display_name(str(path))}: not a regular file", "name a PDF, TIFF, image or folder"
+        )
     try:
         if path.stat().st_size == 0:
             raise InputError(
-                f"{path.name}: the file is empty (0 bytes)",
+                f"{display_name(path)}: the file is empty (0 bytes)",
                 "the transfer was incomplete; ask the scanning service to deliver it again",
             )
         kind = sniff(path)
     except PermissionError as exc:
-        raise InputError(f"{path}: permission denied", "make the file readable for esak") from exc
+        raise InputError(
+            f"{display_name(str(path))}: permission denied", "make the file readable for esak"
+        ) from exc
     expected = _SUFFIX_TYPES.get(path.suffix.lower())
     if kind == "unknown":
         raise InputError(
-            f"{path.name}: not a PDF, TIFF, PNG or JPEG file",
+            f"{display_name(path)}: not a PDF, TIFF, PNG or JPEG file",
             "the file is damaged or of another kind; ask the scanning service to deliver it again",
         )
     if expected is not None and kind not in expected:
         raise InputError(
-            f"{path.name}: the name says {path.suffix.lower()} "
+            f"{display_name(path)}: the name says {path.suffix.lower()} "
             f"but the content is {_describe(kind)}",
             "ask the scanning service to deliver the file under its right name",
         )

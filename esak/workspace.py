@@ -101,7 +101,9 @@ class Workspace:
             os.ftruncate(fd, 0)
             command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
             started = datetime.now(UTC).isoformat(timespec="seconds")
-            os.pwrite(fd, f"pid {os.getpid()}, since {started}: {command}".encode(), 0)
+            holder = f"pid {os.getpid()}, since {started}: {command}"
+            # A path with bytes that are not UTF-8 is shown escaped, never a crash.
+            os.pwrite(fd, holder.encode("utf-8", "backslashreplace"), 0)
             try:
                 yield Lock(stale_holder=stale)
             finally:

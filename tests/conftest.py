@@ -64,3 +64,19 @@ def e2e_ingest(tmp_path_factory):
         catch_exceptions=False,
     )
     return truth.to_dict(), json.loads(result.stdout), result, ws, delivery, before, root
+
+
+def write_pdf(images, target: Path, dpi: int) -> Path:
+    """Scanned pages (PIL images) as one lossless PDF, the way a scanner writes a batch."""
+    import io
+
+    import img2pdf
+
+    parts = []
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", dpi=(dpi, dpi))
+        parts.append(buf.getvalue())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(img2pdf.convert(parts))
+    return target

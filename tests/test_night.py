@@ -8,7 +8,6 @@ was never interrupted: the same documents, pages and outcomes, nothing twice, no
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -19,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import img2pdf
 import pikepdf
 import pytest
 from PIL import Image
@@ -32,6 +30,7 @@ from esak.migrate.generator import (
     render_cover_sheet,
     render_separator,
 )
+from tests.conftest import write_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +39,7 @@ HOUSEHOLDS = ["95401BG0000301", "95401BG0000302", "95401BG0000303"]
 
 
 def _pdf(images: list[Image.Image], target: Path) -> None:
-    parts = []
-    for img in images:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", dpi=(DPI, DPI))
-        parts.append(buf.getvalue())
-    target.write_bytes(img2pdf.convert(parts))
+    write_pdf(images, target, DPI)
 
 
 @pytest.fixture(scope="module")
@@ -398,3 +392,52 @@ def test_audit_log_records_every_run_and_its_outcome(delivery, tmp_path):
     ]
     assert all(r[3] and r[4] for r in rows)  # finished, and by whom
     assert str(delivery) in rows[0][5]
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def _form_bomb(target: Path, depth: int = 24) -> None:
+    """A 2 KB page of forms that each draw the next twice: 2**depth rectangles for PDFium."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    current = pdf.make_stream(b"0 0 1 1 re f")
+    current.Type, current.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+    current.BBox = [0, 0, 595, 842]
+    for _ in range(depth):
+        form = pdf.make_stream(b"/X Do /X Do")
+        form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+        form.BBox = [0, 0, 595, 842]
+        form.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
+        current = form
+    page = pdf.pages[0]
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
+    page.Contents = pdf.make_stream(b"/X Do")
+    pdf.save(target)
+
+
+MEASURED = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_a_page_built_to_exhaust_memory_is_set_aside_under_2_gb(delivery, tmp_path):
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    (folder / "batch_001.pdf").write_bytes((delivery / "batch_001.pdf").read_bytes())
+    _form_bomb(folder / "batch_002.pdf")
+    ws = tmp_path / "ws"
+    command = [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site",
+               "borken", str(folder)]  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", MEASURED, *command], capture_output=True,
+                         text=True, timeout=600, check=True).stdout.split()  # fmt: skip
+    code, peak_kib = int(out[0]), int(out[1])
+    assert code == ExitCode.PROBLEMS
+    assert peak_kib < 2 * 1024 * 1024  # every process of the run, each below 2 GB
+    report = json.loads(esak(ws, "verify", "--site", "borken", "--json").communicate()[0])
+    bomb = [q for q in report["quarantined_pages"] if q["file"] == "batch_002.pdf"]
+    assert bomb and "worker process died" in bomb[0]["reason"]
+    assert bomb[0].keys() == {"delivery", "file", "pages", "reason"}
+    assert report["pages"]["archived"] == 2 and report["batches"][1]["balanced"]

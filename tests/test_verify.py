@@ -12,7 +12,6 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import img2pdf
 import pikepdf
 import pytest
 from click.testing import CliRunner
@@ -27,6 +26,7 @@ from esak.migrate.generator import (
     render_cover_sheet,
 )
 from esak.verify.fixity import pdf_problem
+from tests.conftest import write_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +48,7 @@ def verify_json(ws: Path, *args: str) -> tuple[int, dict]:
 
 
 def _pdf(images: list[Image.Image], target: Path) -> None:
-    parts = []
-    for img in images:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", dpi=(DPI, DPI))
-        parts.append(buf.getvalue())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(img2pdf.convert(parts))
+    write_pdf(images, target, DPI)
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def recorded_run(
                 {
                     "command": command,
                     "site": site,
-                    "options": json.dumps(options, ensure_ascii=False, sort_keys=True),
+                    # ASCII escapes: a path with non-UTF-8 bytes is stored, not refused.
+                    "options": json.dumps(options, ensure_ascii=True, sort_keys=True),
                     "os_user": os_user(),
                     "esak_version": __version__,
                     "started_at": now(),

@@ -32,7 +32,7 @@ from esak.index.audit import recorded_run
 from esak.index.db import Index
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import make_executor
-from esak.migrate.pages import open_pages
+from esak.migrate.pages import display_name, open_pages
 from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.tasks import (
     ClassifyResult,
@@ -245,7 +245,7 @@ class _Run:
     # --- index helpers ------------------------------------------------------------------
 
     def _start(self) -> None:
-        root = str(self.scan.root)
+        root = display_name(str(self.scan.root))
         with self.index.transaction() as db:
             row = db.execute(
                 "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.profile.key, root]
@@ -908,7 +908,7 @@ def ingest_delivery(
     check_dependencies(tuple(profile.ocr_languages))
     scan = scan_delivery(Path(delivery_dir), profile.is_household)
     workspace.ensure()
-    options = {"delivery": str(scan.root), "workers": workers, "deadline": deadline}
+    options = {"delivery": display_name(str(scan.root)), "workers": workers, "deadline": deadline}
     with workspace.lock() as lock, Index.open(workspace.index_path) as index:
         notes = []
         if lock.stale_holder:

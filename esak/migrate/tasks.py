@@ -7,12 +7,15 @@ files under the workspace's tmp folder, which the coordinator renames into the a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
+import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +51,33 @@ class ClassifyResult:
     seconds: float
 
 
+#: Address space a worker may take while PDFium reads pages. A sane page needs a tenth of it;
+#: a page built to exhaust memory (forms nested in forms) makes PDFium abort instead of the
+#: machine swapping, and the coordinator sets the pages aside after a retry.
+CLASSIFY_MEMORY_LIMIT = 1536 << 20
+
+
+@contextlib.contextmanager
+def _memory_limit(limit: int) -> Iterator[None]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if (soft != resource.RLIM_INFINITY and soft <= limit) or (
+        hard != resource.RLIM_INFINITY and hard < limit
+    ):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        # Tesseract and Ghostscript, started later by OCRmyPDF, must not inherit the limit.
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def classify_chunk(task: ClassifyTask) -> ClassifyResult:
     """Classify pages ``first..last`` of one input; a page that cannot be read gets ``error``."""
     started = time.process_time()
     records: list[PageRecord] = []
-    with open_pages(Path(task.path), task.files) as source:
+    with _memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(task.path), task.files) as source:
         for index in range(task.first, task.last + 1):
             try:
                 page = source.page(index, task.dpi)
@@ -159,7 +184,8 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
     """The document's pages, unchanged, as one PDF for OCRmyPDF."""
     out = pikepdf.new()
     if task.format in ("pdf", "household-pdf"):
-        with pikepdf.open(task.source) as src:
+        # Through a file handle: pikepdf refuses a path with bytes that are not UTF-8.
+        with open(task.source, "rb") as fh, pikepdf.open(fh) as src:
             for index in task.pages:
                 out.pages.append(src.pages[index])
             out.save(target)

@@ -199,8 +199,8 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
             ("delivery", "file", "pages", "reason"),
         ),
         quarantined_pages=[
-            {**row, "pages": _span(row.pop("first"), row.pop("last"))}
-            for row in _rows(
+            {"delivery": d, "file": f, "pages": _span(first, last), "reason": reason}
+            for d, f, first, last, reason in _tuples(
                 index,
                 "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
                 "FROM quarantine q JOIN input_files f ON f.id = q.file_id "
@@ -208,7 +208,6 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
                 "WHERE q.site = ? AND f.outcome = 'ingested' "
                 "ORDER BY d.path, f.relpath, q.first_page",
                 [site],
-                ("delivery", "file", "first", "last", "reason"),
             )
         ],
         duplicate_files=_rows(
@@ -293,8 +292,12 @@ def _document_errors(index: Index, site: str) -> list[dict[str, Any]]:
     ]
 
 
+def _tuples(index: Index, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return list(index.db.execute(sql, params))
+
+
 def _rows(index: Index, sql: str, params: list[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [dict(zip(keys, r, strict=True)) for r in index.db.execute(sql, params)]
+    return [dict(zip(keys, r, strict=True)) for r in _tuples(index, sql, params)]
 
 
 def _span(first: int | None, last: int | None) -> str:

@@ -20,6 +20,7 @@ test: system browser venv
 bench: system venv
 	$(BIN)/python benchmarks/bench_inspect.py
 	$(BIN)/python benchmarks/bench_verify.py
+	$(BIN)/python benchmarks/bench_ingest.py --big-batch 500
 
 lint: venv
 	$(BIN)/ruff check esak tests benchmarks

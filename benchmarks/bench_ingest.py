@@ -29,11 +29,13 @@ Measured per run:
   by its parent, which covers esak's pool workers (joined at shutdown) and the Tesseract and
   Ghostscript processes they run.
 - peak memory: ``ru_maxrss`` of children is the maximum over all children ever, not per run
-  nor a sum, so a background thread samples the process tree every ``--sample-interval``
-  seconds from ``/proc`` (``smaps_rollup``): the peak of the summed RSS of all descendants
-  (what the target means; shared libraries are counted once per process, so it overstates),
-  the peak summed PSS (shared pages split between their users: the real footprint) and the
-  largest single process. Processes living less than one interval can be missed.
+  nor a sum (and Linux carries a parent's high-water mark through fork and exec, so even a
+  fresh child reports this benchmark's own size). So a background thread samples the
+  process tree every ``--sample-interval`` seconds from ``/proc`` (``smaps_rollup``): the
+  peak of the summed RSS of all descendants (what the target means; shared libraries count
+  once per process, so it overstates), the peak summed PSS (shared pages split between
+  their users: the real footprint) and the largest single process. Processes living less
+  than one interval can be missed.
 - temp disk: the same thread sums allocated blocks under the run's ``TMPDIR`` and, for esak,
   under the workspace's ``tmp/`` (where OCRmyPDF's intermediates go).
 - pages per minute: input pages of the delivery / wall, and OCR'd pages / wall.

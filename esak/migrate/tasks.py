@@ -32,7 +32,7 @@ from esak.migrate.plan import PageRecord
 
 #: OCRmyPDF's deskew costs a Tesseract layout pass per page (--psm 2, no time limit of its
 #: own): 191 s -> 139 s for the benchmark delivery on 2 cores. Tesseract's recognition copes
-#: with the few degrees of skew a feed scanner leaves, and the image is archived as scanned.
+#: with the few degrees of skew a feed scanner leaves.
 DESKEW = False
 
 #: Resolution pages are classified at (barcode samples are specified at 300 dpi).

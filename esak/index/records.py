@@ -47,3 +47,10 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         for r in rows
     ]
     return {"household": household, "documents": documents}
+
+
+def page_span(first: int | None, last: int | None) -> str:
+    """Pages as people count them (from 1): "3", "3-5", or "all" for a whole file."""
+    if first is None:
+        return "all"
+    return f"{first + 1}" if first == last else f"{first + 1}-{(last or first) + 1}"

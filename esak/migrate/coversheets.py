@@ -10,8 +10,6 @@ No person's name is ever printed: cover sheets lie about in stacks at the scanni
 
 from __future__ import annotations
 
-import os
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pikepdf
 
+from esak.atomic import write_atomic
 from esak.errors import InputError
 from esak.index.db import Index
 from esak.migrate.barcodes import barcode_modules
@@ -163,20 +162,7 @@ def _show(values: list[str]) -> str:
 
 def _save(pdf: pikepdf.Pdf, output: Path) -> None:
     # Temp file beside the target, then rename: a printer never sees half a file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pdf.save(fh, deterministic_id=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, output)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            remedy = "choose a file in a folder you can write to"
-            raise InputError(f"cannot write {output}: {exc.strerror}", remedy) from exc
-        raise
+    write_atomic(output, lambda fh: pdf.save(fh, deterministic_id=True))
 
 
 Ops = list[tuple[list[Any], pikepdf.Operator]]

@@ -22,14 +22,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from esak.errors import DependencyError, DiskFullError, InputError, StoppedError, UsageError
 from esak.faults import fault
-from esak.index.audit import recorded_run
+from esak.index.audit import now, recorded_run
 from esak.index.db import Index
+from esak.index.records import page_span
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import make_executor
 from esak.migrate.pages import display_name, open_pages
@@ -86,10 +87,6 @@ def _describe(error: object) -> str:
     if isinstance(error, BaseException):
         return f"{type(error).__name__}: {error}".rstrip(": ")
     return str(error)
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def check_dependencies(languages: tuple[str, ...]) -> None:
@@ -1001,7 +998,7 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
         )
     ]
     quarantined_pages = [
-        {"file": r[0], "pages": _page_span(r[1], r[2]), "reason": r[3]}
+        {"file": r[0], "pages": page_span(r[1], r[2]), "reason": r[3]}
         for r in db.execute(
             "SELECT f.relpath, q.first_page, q.last_page, q.reason FROM quarantine q "
             "JOIN input_files f ON f.id = q.file_id "
@@ -1041,10 +1038,3 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
         page_count_mismatches=mismatches,
         seconds=0.0,
     )
-
-
-def _page_span(first: int | None, last: int | None) -> str:
-    """Pages as people count them (from 1)."""
-    if first is None:
-        return "all"
-    return f"{first + 1}" if first == last else f"{first + 1}-{(last or first) + 1}"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
-from esak.errors import DiskFullError, InputError
+from esak.atomic import write_atomic
 from esak.verify.rollout import RolloutStatus
 from esak.verify.site import SiteReport
 
@@ -93,35 +90,5 @@ def rollout_csv(status: RolloutStatus) -> str:
 
 def write_report(path: Path, text: str, *, bom: bool = False) -> Path:
     """Write a report owner-only, atomically: a reader never sees half a file."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(
-            f"cannot write {path}: the folder {folder} does not exist",
-            "create the folder first or choose another output file with -o",
-        )
     data = (("\ufeff" if bom else "") + text).encode("utf-8")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write into {folder}: {exc.strerror}", "choose another folder"
-        ) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if exc.errno == 28:
-            raise DiskFullError(
-                f"no space left to write {path}", "free space, then run again"
-            ) from exc
-        raise InputError(
-            f"cannot write {path}: {exc.strerror}", "choose another output file"
-        ) from exc
-    return path
+    return write_atomic(path, lambda fh: fh.write(data))

@@ -16,6 +16,7 @@ from typing import Any
 from esak.errors import ExitCode
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
+from esak.index.records import page_span
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
 from esak.workspace import Workspace
@@ -199,7 +200,7 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
             ("delivery", "file", "pages", "reason"),
         ),
         quarantined_pages=[
-            {"delivery": d, "file": f, "pages": _span(first, last), "reason": reason}
+            {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason}
             for d, f, first, last, reason in _tuples(
                 index,
                 "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
@@ -298,13 +299,6 @@ def _tuples(index: Index, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
 
 def _rows(index: Index, sql: str, params: list[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
     return [dict(zip(keys, r, strict=True)) for r in _tuples(index, sql, params)]
-
-
-def _span(first: int | None, last: int | None) -> str:
-    """Pages as people count them (from 1)."""
-    if first is None:
-        return "all"
-    return f"{first + 1}" if first == last else f"{first + 1}-{(last or first) + 1}"
 
 
 def _findings(r: SiteReport) -> list[str]:

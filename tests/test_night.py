@@ -240,12 +240,22 @@ def test_sigterm_and_ctrl_c_stop_cleanly(signum, delivery, reference, tmp_path):
 
 FAKE_TESSERACT = """#!/bin/sh
 # Passes version and language queries and orientation checks to the real Tesseract; for
-# recognition it crashes (SIGSEGV) or hangs, as long as $FAKE_BUDGET still has tokens.
+# recognition it crashes (SIGSEGV) or hangs while it can take a token. A token is a file in
+# $FAKE_TOKENS, taken by removing it: rm succeeds for one process only, so tesseracts running
+# side by side can neither take the same token nor lose the rest (a shared counter file
+# rewritten by each of them once lost its count to a race and let recognition through).
+# Without $FAKE_TOKENS every call fails.
 case "$*" in
   *--version*|*--list-langs*|*--print-parameters*|*"--psm 0"*) exec /usr/bin/tesseract "$@";;
 esac
-if [ -n "$FAKE_BUDGET" ] && [ "$(wc -c < "$FAKE_BUDGET")" -gt 0 ]; then
-  tail -c +2 "$FAKE_BUDGET" > "$FAKE_BUDGET.new" && mv "$FAKE_BUDGET.new" "$FAKE_BUDGET"
+take_token() {
+  [ -z "$FAKE_TOKENS" ] && return 0
+  for token in "$FAKE_TOKENS"/*; do
+    rm "$token" 2>/dev/null && return 0
+  done
+  return 1
+}
+if take_token; then
   if [ "$FAKE_MODE" = hang ]; then exec sleep 600; fi
   kill -SEGV $$
 fi
@@ -253,19 +263,21 @@ exec /usr/bin/tesseract "$@"
 """
 
 
-def fake_tesseract(tmp_path: Path, mode: str, tokens: int) -> dict[str, str]:
+def fake_tesseract(tmp_path: Path, mode: str, tokens: int | None) -> dict[str, str]:
+    """A `tesseract` first on PATH that fails `tokens` recognition calls, or all when None."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "tesseract"
     script.write_text(FAKE_TESSERACT)
     script.chmod(0o755)
-    budget = tmp_path / "budget"
-    budget.write_text("x" * tokens)
-    return {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "FAKE_BUDGET": str(budget),
-        "FAKE_MODE": mode,
-    }
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_MODE": mode, "FAKE_TOKENS": ""}
+    if tokens is not None:
+        budget = tmp_path / "tokens"
+        budget.mkdir()
+        for n in range(tokens):
+            (budget / str(n)).touch()
+        env["FAKE_TOKENS"] = str(budget)
+    return env
 
 
 def test_tesseract_crashing_once_is_retried(delivery, reference, tmp_path):
@@ -277,7 +289,7 @@ def test_tesseract_crashing_once_is_retried(delivery, reference, tmp_path):
 
 def test_tesseract_crashing_always_sets_documents_aside_and_the_run_goes_on(delivery, tmp_path):
     ws = tmp_path / "ws"
-    code, out, err = ingest(ws, delivery, env=fake_tesseract(tmp_path, "crash", 10_000))
+    code, out, err = ingest(ws, delivery, env=fake_tesseract(tmp_path, "crash", None))
     assert code == ExitCode.PROBLEMS, err
     report = json.loads(out)
     assert report["pages"]["archived"] == 0

@@ -255,18 +255,26 @@ def test_html_report_renders_in_headless_chromium(site):
     flags = [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp / 'chromium'}",
     ]  # fmt: skip
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", out.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+
+    def run(*args: str) -> str:
+        # Headless Chromium has aborted at start-up (SIGABRT, seen once in a full test run,
+        # not reproduced alone): a browser that dies by a signal is started again, up to three
+        # times, each with a fresh profile; an exit code of its own fails at once.
+        for attempt in range(3):
+            done = subprocess.run(
+                [chromium, *flags, f"--user-data-dir={tmp / f'chromium-{attempt}'}", *args],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            if done.returncode >= 0:
+                break
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    dom = run("--dump-dom", out.as_uri())
     assert "Verification report: Borken" in dom and "Households and pages" in dom
     png = tmp / "report.png"
-    subprocess.run(
-        [chromium, *flags, f"--screenshot={png}", "--window-size=1100,1400", out.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    )  # fmt: skip
+    run(f"--screenshot={png}", "--window-size=1100,1400", out.as_uri())
     with Image.open(png) as img:
         assert img.size == (1100, 1400)
         colours = img.convert("RGB").getcolors(maxcolors=1 << 20)

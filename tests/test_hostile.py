@@ -418,3 +418,46 @@ def test_hostile_delivery_is_set_aside_piece_by_piece(tmp_path):
     assert peak_again < PEAK_LIMIT_KIB
     assert _tree(root, skip=ws) == before
     print(f"peak RSS of the run and its workers: {peak_kib / 1024:.0f} MiB")
+
+
+# --- esak inspect on a page built to exhaust memory --------------------------------------
+
+
+MEASURED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(done.stdout)
+"""
+
+
+def test_inspect_reports_a_page_built_to_exhaust_memory_and_stays_under_2_gb(tmp_path):
+    from esak.errors import ExitCode
+    from tests.conftest import form_bomb
+
+    bomb = tmp_path / "batch_002.pdf"
+    form_bomb(bomb)
+    command = [sys.executable, "-m", "esak", "inspect", str(bomb), "--json"]
+    out = subprocess.run([sys.executable, "-c", MEASURED, *command], capture_output=True,
+                         text=True, timeout=600, check=True).stdout  # fmt: skip
+    first, rest = out.split("\n", 1)
+    code, peak_kib = (int(x) for x in first.split())
+    assert code == ExitCode.INPUT
+    assert peak_kib < 2 * 1024 * 1024  # the CLI and its reading process, each below 2 GB
+    error = json.loads(rest)
+    assert "batch_002.pdf, page 1" in error["error"] and "died" in error["error"]
+    assert "ask the scanning service" in error["remedy"]
+
+
+def test_inspect_reads_again_after_its_reading_process_died(tmp_path):
+    from esak.errors import InputError
+    from esak.migrate.inspect import inspect_path
+    from tests.conftest import form_bomb
+
+    form_bomb(tmp_path / "bomb.pdf")
+    with pytest.raises(InputError, match="died"):
+        inspect_path(tmp_path / "bomb.pdf", load_profile("borken"))
+    fine = tmp_path / "fine.pdf"
+    fine.write_bytes(_pdf([_cover("95401BG0000001", 1)]))
+    report = inspect_path(fine, load_profile("borken"))
+    assert [str(p.page.kind) for p in report.pages] == ["cover"]

@@ -30,7 +30,7 @@ from esak.migrate.generator import (
     render_cover_sheet,
     render_separator,
 )
-from tests.conftest import write_pdf
+from tests.conftest import form_bomb, write_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -409,25 +409,6 @@ def test_audit_log_records_every_run_and_its_outcome(delivery, tmp_path):
 # --- memory -----------------------------------------------------------------------------------
 
 
-def _form_bomb(target: Path, depth: int = 24) -> None:
-    """A 2 KB page of forms that each draw the next twice: 2**depth rectangles for PDFium."""
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
-    current = pdf.make_stream(b"0 0 1 1 re f")
-    current.Type, current.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
-    current.BBox = [0, 0, 595, 842]
-    for _ in range(depth):
-        form = pdf.make_stream(b"/X Do /X Do")
-        form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
-        form.BBox = [0, 0, 595, 842]
-        form.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
-        current = form
-    page = pdf.pages[0]
-    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
-    page.Contents = pdf.make_stream(b"/X Do")
-    pdf.save(target)
-
-
 MEASURED = """
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -439,7 +420,7 @@ def test_a_page_built_to_exhaust_memory_is_set_aside_under_2_gb(delivery, tmp_pa
     folder = tmp_path / "delivery"
     folder.mkdir()
     (folder / "batch_001.pdf").write_bytes((delivery / "batch_001.pdf").read_bytes())
-    _form_bomb(folder / "batch_002.pdf")
+    form_bomb(folder / "batch_002.pdf")
     ws = tmp_path / "ws"
     command = [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site",
                "borken", str(folder)]  # fmt: skip

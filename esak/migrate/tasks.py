@@ -77,7 +77,8 @@ CLASSIFY_MEMORY_LIMIT = 1536 << 20
 
 
 @contextlib.contextmanager
-def _memory_limit(limit: int) -> Iterator[None]:
+def memory_limit(limit: int) -> Iterator[None]:
+    """The process's address space limited to ``limit`` bytes while the block runs."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if (soft != resource.RLIM_INFINITY and soft <= limit) or (
         hard != resource.RLIM_INFINITY and hard < limit
@@ -96,7 +97,7 @@ def classify_chunk(task: ClassifyTask) -> ClassifyResult:
     """Classify pages ``first..last`` of one input; a page that cannot be read gets ``error``."""
     started = time.process_time()
     records: list[PageRecord] = []
-    with _memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(task.path), task.files) as source:
+    with memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(task.path), task.files) as source:
         for index in range(task.first, task.last + 1):
             try:
                 page = source.page(index, task.dpi)

@@ -101,3 +101,16 @@ def form_bomb(target: Path, depth: int = 24) -> None:
     page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X=current))
     page.Contents = pdf.make_stream(b"/X Do")
     pdf.save(target)
+
+
+def osd_rotation(png: Path) -> int:
+    """Clockwise degrees Tesseract's OSD says the page image needs to be upright."""
+    import subprocess
+
+    out = subprocess.run(
+        ["tesseract", str(png), "-", "--psm", "0"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("Rotate:"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"no orientation found: {out}")

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import random
-import subprocess
 from pathlib import Path
 
 import img2pdf
@@ -20,7 +19,7 @@ from PIL import Image
 
 from esak.cli import cli
 from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
-from tests.conftest import sample
+from tests.conftest import osd_rotation, sample
 from tests.test_pages import _bomb_png
 
 pytestmark = pytest.mark.slow
@@ -82,16 +81,6 @@ def test_fax_scan_behind_a_cover_sheet_becomes_two_documents(samples_run):
     assert report["pages"]["separator"] == 1
 
 
-def _osd_rotation(png: Path) -> int:
-    out = subprocess.run(
-        ["tesseract", str(png), "-", "--psm", "0"], capture_output=True, text=True, check=False
-    ).stdout
-    for line in out.splitlines():
-        if line.startswith("Rotate:"):
-            return int(line.split(":")[1])
-    raise AssertionError(f"no orientation found: {out}")
-
-
 def test_cardinal_pages_come_out_upright_with_text(samples_run, tmp_path):
     _, ws = samples_run
     (doc,) = _show(ws, "95401BG0000102")
@@ -102,7 +91,7 @@ def test_cardinal_pages_come_out_upright_with_text(samples_run, tmp_path):
         assert "linnsequencer" in page.get_textpage().get_text_range().lower(), f"page {i}"
         png = tmp_path / f"p{i}.png"
         page.render(scale=150 / 72).to_pil().save(png)
-        assert _osd_rotation(png) == 0, f"page {i} is not upright"
+        assert osd_rotation(png) == 0, f"page {i} is not upright"
 
 
 # --- hostile input ------------------------------------------------------------------------

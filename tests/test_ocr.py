@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from esak.migrate.ocr import (
 )
 from esak.migrate.tasks import DocumentTask, build_document
 from esak.verify.fixity import pdf_problem
-from tests.conftest import write_pdf
+from tests.conftest import osd_rotation, write_pdf
 
 DPI = 300
 
@@ -159,16 +158,6 @@ def test_overlay_matrix_puts_the_upright_text_box_onto_the_turned_image(rotate):
 # --- real OCR: turned pages and the place of the text ---------------------------------------
 
 
-def _osd_rotation(png: Path) -> int:
-    out = subprocess.run(
-        ["tesseract", str(png), "-", "--psm", "0"], capture_output=True, text=True, check=False
-    ).stdout
-    for line in out.splitlines():
-        if line.startswith("Rotate:"):
-            return int(line.split(":")[1])
-    raise AssertionError(f"no orientation found: {out}")
-
-
 def _shown(x: float, y: float, w: float, h: float, rotate: int) -> tuple[float, float]:
     """A point of the page's own space where it appears on the page as shown (points from
     the top left), the page turned `rotate` degrees clockwise."""
@@ -230,7 +219,7 @@ def test_turned_pages_come_out_upright_with_their_text_in_place(turned_document)
         image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
         png = folder / f"shown-{i}.png"
         image.save(png)
-        assert _osd_rotation(png) == 0, f"page {i} is not shown upright"
+        assert osd_rotation(png) == 0, f"page {i} is not shown upright"
         # The words of the text layer lie on the printed words, whichever way the page is turned.
         assert _ink_under_words(page, np.asarray(image), scale) > 0.9, f"page {i}"
     doc.close()

@@ -337,8 +337,8 @@ def test_a_page_tesseract_cannot_finish_is_set_aside_after_two_tries(delivery, t
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    # OCRmyPDF stops Tesseract after 3 s in recognition; its layout call has no limit of its
-    # own, and esak's watchdog stops that one (3 s a page + 5 s).
+    # esak stops each Tesseract call after 3 s (OCRmyPDF's own limit where OCRmyPDF does a
+    # document); the coordinator's watchdog (3 s a page + 5 s) catches whatever else hangs.
     reasons = [q["reason"] for q in report.quarantined_pages]
     assert len(reasons) == 1 and "took longer than" in reasons[0]
     assert report.pages["archived"] == 5

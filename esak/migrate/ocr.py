@@ -19,8 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -72,8 +71,6 @@ class OcrStats:
     pages: int = 0
     orientation_checks: int = 0
     turned: int = 0
-    tesseract_s: float = 0.0
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -324,7 +321,6 @@ def ocr_scanned_pages(
     for index, (page, scan) in enumerate(zip(pdf.pages, scans, strict=True)):
         base = work / f"p{index:04d}"
         image = _image_file(scan, base)
-        started = time.monotonic()
         try:
             rec = recognise(image, base, languages, scan.dpi, timeout)
             rotate, checked = 0, False
@@ -347,7 +343,6 @@ def ocr_scanned_pages(
                     else:
                         better.pdf.unlink(missing_ok=True)
                         rotate = 0
-            stats.tesseract_s += time.monotonic() - started
             keep.append(pikepdf.open(io.BytesIO(rec.pdf.read_bytes())))
             rec.pdf.unlink(missing_ok=True)
             _graft(pdf, page, keep[-1], scan, rotate)

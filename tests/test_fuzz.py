@@ -8,14 +8,11 @@ database, so CI sees the same examples on every run.
 from __future__ import annotations
 
 import io
-import multiprocessing as mp
 import os
 import re
 import resource
 import shutil
 import struct
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from esak.migrate.classify import (
     parse_payload,
 )
 from esak.migrate.delivery import scan_delivery
+from esak.migrate.inspect import LimitedReader, ReaderDied
 from esak.migrate.pages import display_name, open_pages
 from esak.profiles import load_profile
 from tests.conftest import sample
@@ -289,18 +287,15 @@ def _read_all(path: Path) -> None:
         exc.message.encode("utf-8")  # storable and printable as it is
 
 
-def _read_all_limited(path: str) -> int:
-    """``_read_all`` as esak reads pages: in a child process, address space limited; returns
-    the child's peak RSS in KiB."""
-    from esak.migrate.tasks import CLASSIFY_MEMORY_LIMIT, memory_limit
-
-    with memory_limit(CLASSIFY_MEMORY_LIMIT):
-        _read_all(Path(path))
+def _read_all_peak(path: str) -> int:
+    """``_read_all``, returning the reading process's peak RSS in KiB."""
+    _read_all(Path(path))
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class _Reader:
-    """Reads mutated files in a child process, as ingest's workers and ``esak inspect`` do.
+    """Reads mutated files as ingest's workers and ``esak inspect`` do: in a child process
+    under the address-space limit (esak.migrate.inspect.LimitedReader).
 
     Some mutations make PDFium ask for hundreds of MB (a PNG predictor row of /Columns
     99999999 is 100 MB, in an image or in the xref stream PDFium parses on opening); once in
@@ -310,32 +305,22 @@ class _Reader:
     """
 
     def __init__(self) -> None:
-        self.pool: ProcessPoolExecutor | None = None
+        self.process = LimitedReader()
         self.died = 0
         self.peak_kib = 0
 
     def read(self, path: Path) -> None:
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
         try:
-            self.peak_kib = max(
-                self.peak_kib, self.pool.submit(_read_all_limited, str(path)).result()
-            )
-        except BrokenProcessPool:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+            self.peak_kib = max(self.peak_kib, self.process.run(_read_all_peak, str(path)))
+        except ReaderDied:
             self.died += 1
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
 
 
 @pytest.fixture(scope="module")
 def reader():
     reading = _Reader()
     yield reading
-    reading.close()
+    reading.process.close()
     # The limit held: no reading process grew near 2 GB, and dying stayed the exception.
     assert reading.peak_kib < 2 * 1024 * 1024
     assert reading.died <= 5, reading.died

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from esak.errors import InputError
 from esak.migrate.classify import PageClass, SiteRules, classify_page
-from esak.migrate.pages import display_name, open_pages
+from esak.migrate.pages import PageSource, display_name, open_pages
 from esak.migrate.tasks import CLASSIFY_MEMORY_LIMIT, memory_limit
 
 _T = TypeVar("_T")
@@ -82,28 +82,53 @@ def inspect_path(
     reported. Raises :class:`esak.errors.InputError` when the input cannot be read.
     """
     path = Path(path)
-    fmt, count, ignored = _call(path, None, _describe, str(path))
+    fmt, count, ignored = _read(path, None, _open, str(path))
     report = InspectReport(file=str(path), format=fmt, site=rules.key, ignored_files=ignored)
     for index in range(count):
-        report.pages.append(_call(path, index, _inspect_page, str(path), index, rules, dpi))
+        report.pages.append(_read(path, index, _inspect_page, index, rules, dpi))
         if on_page:
             on_page(index + 1, count)
     return report
 
 
-_reader: ProcessPoolExecutor | None = None
+class ReaderDied(Exception):
+    """The reading process died (memory refused, or PDFium crashed) while it read."""
 
 
-def _call(path: Path, index: int | None, fn: Callable[..., _T], *args: Any) -> _T:
-    """``fn(*args)`` in the reading process, started once and again after it died."""
-    global _reader
-    if _reader is None:
-        _reader = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+class LimitedReader:
+    """One spawned process that runs functions under the address-space limit of ingest's
+    workers; started when first needed and again after it died."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        try:
+            return self._pool.submit(_limited, fn, *args).result()
+        except BrokenProcessPool as exc:
+            self.close(wait=False)
+            raise ReaderDied from exc
+
+    def close(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None
+
+
+def _limited(fn: Callable[..., _T], *args: Any) -> _T:
+    with memory_limit(CLASSIFY_MEMORY_LIMIT):
+        return fn(*args)
+
+
+_reader = LimitedReader()
+
+
+def _read(path: Path, index: int | None, fn: Callable[..., _T], *args: Any) -> _T:
     try:
-        return _reader.submit(fn, *args).result()
-    except BrokenProcessPool as exc:
-        _reader.shutdown(wait=False, cancel_futures=True)
-        _reader = None
+        return _reader.run(fn, *args)
+    except ReaderDied as exc:
         where = display_name(path) if index is None else f"{display_name(path)}, page {index + 1}"
         raise InputError(
             f"{where}: reading it took more than the "
@@ -113,15 +138,24 @@ def _call(path: Path, index: int | None, fn: Callable[..., _T], *args: Any) -> _
         ) from exc
 
 
-def _describe(path: str) -> tuple[str, int, list[str]]:
-    with memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(path)) as source:
-        return source.format, source.page_count, list(source.ignored)
+#: The input being inspected, in the reading process: opened once by ``_open`` (at the start
+#: of every inspect, so a file changed since is read anew) and read page by page.
+_source: PageSource | None = None
 
 
-def _inspect_page(path: str, index: int, rules: SiteRules, dpi: float) -> InspectedPage:
-    with memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(path)) as source:
-        page = source.page(index, dpi)
-        try:
-            return InspectedPage(index, classify_page(page.image, page.dpi, rules), page.size_mm)
-        finally:
-            page.image.close()
+def _open(path: str) -> tuple[str, int, list[str]]:
+    global _source
+    if _source is not None:
+        _source.close()
+        _source = None
+    _source = open_pages(Path(path))
+    return _source.format, _source.page_count, list(_source.ignored)
+
+
+def _inspect_page(index: int, rules: SiteRules, dpi: float) -> InspectedPage:
+    assert _source is not None, "_open runs first"
+    page = _source.page(index, dpi)
+    try:
+        return InspectedPage(index, classify_page(page.image, page.dpi, rules), page.size_mm)
+    finally:
+        page.image.close()

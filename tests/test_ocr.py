@@ -19,7 +19,6 @@ from PIL import Image
 from esak.migrate.generator import random_person, render_content_page
 from esak.migrate.ocr import (
     NotScanned,
-    OcrStats,
     _overlay_matrix,
     _Scan,
     _words,
@@ -195,21 +194,20 @@ def turned_document(page_image, tmp_path_factory):
     folder = tmp_path_factory.mktemp("turned")
     pages = [page_image, *(page_image.rotate(angle, expand=True) for angle in (90, 180, 270))]
     source = _pdf_of(pages, folder / "in.pdf")
-    stats = OcrStats()
     keep: list[pikepdf.Pdf] = []
     with pikepdf.open(source) as pdf:
-        results = ocr_scanned_pages(pdf, folder, "deu", 120, stats, keep)
+        results = ocr_scanned_pages(pdf, folder, "deu", 120, keep)
         save_pdfa(pdf, folder / "out.pdf", "95401BG0000001 Band 1")
     for k in keep:
         k.close()
-    return folder / "out.pdf", results, stats, folder
+    return folder / "out.pdf", results, folder
 
 
 def test_turned_pages_come_out_upright_with_their_text_in_place(turned_document):
-    out, results, stats, folder = turned_document
+    out, results, folder = turned_document
     # PIL turns anticlockwise: 90 anticlockwise needs 90 clockwise to be upright.
     assert [r.rotate for r in results] == [0, 90, 180, 270]
-    assert stats.turned == 3 and not results[0].checked_orientation
+    assert not results[0].checked_orientation
     assert all("Jobcenter" in r.text for r in results)
     doc = pdfium.PdfDocument(str(out))
     scale = 100 / 72
@@ -226,7 +224,7 @@ def test_turned_pages_come_out_upright_with_their_text_in_place(turned_document)
 
 
 def test_the_output_is_pdfa_and_keeps_the_scan_as_delivered(turned_document):
-    out, results, _, folder = turned_document
+    out, results, folder = turned_document
     assert pdf_problem(out, 4, sum(len(r.text) for r in results)) is None
     with pikepdf.open(folder / "in.pdf") as src, pikepdf.open(out) as dst:
         assert dst.open_metadata().pdfa_status == "2B"
@@ -293,12 +291,12 @@ def test_a_cmyk_jpeg_is_not_passed_to_tesseract_as_it_is(page_image, tmp_path):
 
 
 def test_a_png_of_an_image_folder_goes_into_the_pdf_as_it_is(page_image, tmp_path):
-    from esak.migrate.tasks import _png_as_it_is, _png_page_pdf
+    from esak.migrate.tasks import _page_pdf_as_is, _png_as_it_is
 
     png = tmp_path / "0001.png"
     page_image.reduce(2).save(png, dpi=(150, 150))
     assert _png_as_it_is(png)
-    with pikepdf.open(io.BytesIO(_png_page_pdf(png))) as pdf:
+    with pikepdf.open(io.BytesIO(_page_pdf_as_is(png))) as pdf:
         (_, image), *_ = pdf.pages[0].get_images().items()
         assert image.DecodeParms.Predictor == 15  # PNG rows as they are, not re-encoded
         with Image.open(png) as original:
@@ -308,3 +306,10 @@ def test_a_png_of_an_image_folder_goes_into_the_pdf_as_it_is(page_image, tmp_pat
         assert scanned_image(pdf.pages[0]).dpi == pytest.approx(150, rel=0.01)
     page_image.reduce(2).convert("LA").save(tmp_path / "alpha.png")
     assert not _png_as_it_is(tmp_path / "alpha.png")
+
+
+def test_a_missing_program_is_said_so_not_reported_as_a_failed_page():
+    from esak.migrate.ocr import MissingProgram, _run
+
+    with pytest.raises(MissingProgram, match="esak-no-such-program"):
+        _run(["esak-no-such-program", "--version"], timeout=5)

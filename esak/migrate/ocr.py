@@ -50,6 +50,10 @@ class OcrTimeout(OcrError):
     pass
 
 
+class MissingProgram(Exception):
+    """A program OCR needs is not installed; the run cannot go on."""
+
+
 @dataclass
 class Recognition:
     pdf: Path
@@ -64,13 +68,6 @@ class PageOcr:
     text: str
     rotate: int  # clockwise degrees the image was turned to read it
     checked_orientation: bool
-
-
-@dataclass
-class OcrStats:
-    pages: int = 0
-    orientation_checks: int = 0
-    turned: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +173,8 @@ def _env() -> dict[str, str]:
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
     try:
         done = subprocess.run(args, capture_output=True, timeout=timeout, env=_env(), check=False)
+    except FileNotFoundError as exc:
+        raise MissingProgram(args[0]) from exc
     except subprocess.TimeoutExpired as exc:
         raise OcrTimeout(f"Tesseract took longer than {timeout:.0f} s on a page") from exc
     if done.returncode != 0:
@@ -307,7 +306,6 @@ def ocr_scanned_pages(
     work: Path,
     languages: str,
     timeout: float,
-    stats: OcrStats,
     keep: list[pikepdf.Pdf],
 ) -> list[PageOcr]:
     """Adds a text layer to every page of ``pdf`` in place; raises NotScanned if a page is not
@@ -326,7 +324,6 @@ def ocr_scanned_pages(
             rotate, checked = 0, False
             if _suspect(rec):
                 checked = True
-                stats.orientation_checks += 1
                 rotate = orientation(image, scan.dpi, timeout)
                 if rotate:
                     turned = base.with_name(base.name + "-turned")
@@ -339,7 +336,6 @@ def ocr_scanned_pages(
                     if _better(better, rec):
                         rec.pdf.unlink(missing_ok=True)
                         rec = better
-                        stats.turned += 1
                     else:
                         better.pdf.unlink(missing_ok=True)
                         rotate = 0
@@ -349,7 +345,6 @@ def ocr_scanned_pages(
             results.append(PageOcr(rec.text, rotate, checked))
         finally:
             image.unlink(missing_ok=True)
-        stats.pages += 1
     return results
 
 

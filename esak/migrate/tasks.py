@@ -29,9 +29,9 @@ from esak.faults import fault
 from esak.migrate.classify import SiteRules, classify_page
 from esak.migrate.delivery import sha256_file
 from esak.migrate.ocr import (
+    MissingProgram,
     NotScanned,
     OcrError,
-    OcrStats,
     OcrTimeout,
     disk_is_full,
     ocr_scanned_pages,
@@ -194,8 +194,10 @@ def _image_page_pdf(img: Image.Image, dpi: float) -> bytes:
     return img2pdf.convert(buf.getvalue(), layout_fun=layout, nodate=True)
 
 
-def _jpeg_page_pdf(path: Path) -> bytes:
-    """A JPEG goes into the PDF as it is: re-encoding would lose quality."""
+def _page_pdf_as_is(path: Path) -> bytes:
+    """A JPEG, or a PNG img2pdf can take (see ``_png_as_it_is``), goes into the PDF with its
+    compressed data as it is: re-encoding a JPEG loses quality, re-encoding a PNG costs about
+    0.3 s of CPU for a grey A4 page at 300 dpi."""
     with Image.open(path) as img:
         dpi = _image_dpi(img)
     layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
@@ -203,23 +205,14 @@ def _jpeg_page_pdf(path: Path) -> bytes:
 
 
 def _png_as_it_is(path: Path) -> bool:
-    """Whether img2pdf can take the PNG's compressed data as it is (no alpha, 8 bits or 1)."""
+    """Whether img2pdf can take the PNG's compressed data as it is: 1, 8 bits grey, RGB or a
+    palette, not interlaced, nothing transparent."""
     with Image.open(path) as img:
         return (
             img.mode in ("1", "L", "RGB", "P")
-            and not has_alpha(img)
             and not img.info.get("interlace")
             and "transparency" not in img.info
         )
-
-
-def _png_page_pdf(path: Path) -> bytes:
-    """A PNG's compressed data goes into the PDF as it is: re-encoding costs about 0.3 s of CPU
-    for a grey A4 page at 300 dpi."""
-    with Image.open(path) as img:
-        dpi = _image_dpi(img)
-    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
-    return img2pdf.convert(str(path), layout_fun=layout, nodate=True)
 
 
 def _assemble_input(task: DocumentTask, target: Path) -> None:
@@ -239,10 +232,8 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
             for index in task.pages:
                 path = Path(task.source) / task.files[index]
                 kind = sniff(path)
-                if kind == "jpeg":
-                    data = _jpeg_page_pdf(path)
-                elif kind == "png" and _png_as_it_is(path):
-                    data = _png_page_pdf(path)
+                if kind == "jpeg" or (kind == "png" and _png_as_it_is(path)):
+                    data = _page_pdf_as_is(path)
                 else:
                     with Image.open(path) as img:
                         img.load()
@@ -356,7 +347,7 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
             seconds=time.monotonic() - started,
             engine=engine,
         )
-    except _MissingProgram as exc:
+    except MissingProgram as exc:
         return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
     except OcrTimeout as exc:
         return failed(str(exc))
@@ -364,10 +355,6 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
         if disk_is_full(tmp_dir):
             return failed("no space left on the workspace's disk", fatal="disk-full")
         return failed(f"OCR failed: {exc}")
-    except FileNotFoundError as exc:
-        if exc.filename == "tesseract":
-            return failed("a program OCR needs is missing: tesseract", fatal="dependency")
-        return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
     except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
         if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
             return failed("no space left on the workspace's disk", fatal="disk-full")
@@ -384,18 +371,12 @@ def _ocr_direct(task: DocumentTask, source_pdf: Path, output: Path, work: Path) 
     keep: list[pikepdf.Pdf] = []
     try:
         with pikepdf.open(source_pdf) as pdf:
-            pages = ocr_scanned_pages(
-                pdf, work, "+".join(task.languages), task.timeout, OcrStats(), keep
-            )
+            pages = ocr_scanned_pages(pdf, work, "+".join(task.languages), task.timeout, keep)
             save_pdfa(pdf, output, task.title)
     finally:
         for text in keep:
             text.close()
     return [p.text for p in pages]
-
-
-class _MissingProgram(Exception):
-    pass
 
 
 def _ocr_with_ocrmypdf(task: DocumentTask, source_pdf: Path, output: Path, sidecar: Path) -> None:
@@ -425,6 +406,6 @@ def _ocr_with_ocrmypdf(task: DocumentTask, source_pdf: Path, output: Path, sidec
             title=task.title,
         )
     except MissingDependencyError as exc:
-        raise _MissingProgram(str(exc)) from exc
+        raise MissingProgram(str(exc)) from exc
     except ExitCodeException as exc:
         raise OcrError(str(exc).strip() or type(exc).__name__) from exc

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from esak.errors import LockedError, WorkspaceError
@@ -100,7 +99,11 @@ class Workspace:
             stale = os.pread(fd, 300, 0).decode(errors="replace").strip() or None
             os.ftruncate(fd, 0)
             command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
-            started = datetime.now(UTC).isoformat(timespec="seconds")
+            # Imported here: the CLI imports this module on every start, the index package
+            # (and sqlite-utils) only when a command needs it.
+            from esak.index.audit import now
+
+            started = now()
             holder = f"pid {os.getpid()}, since {started}: {command}"
             # A path with bytes that are not UTF-8 is shown escaped, never a crash.
             os.pwrite(fd, holder.encode("utf-8", "backslashreplace"), 0)

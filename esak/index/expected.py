@@ -16,11 +16,11 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from esak.errors import InputError
+from esak.index.audit import now as now_utc
 from esak.index.audit import recorded_run
 from esak.index.db import Index
 
@@ -157,7 +157,7 @@ def _import_expected(
     sha256 = hashlib.sha256(data).hexdigest()
     parsed = _parse(data, path, is_household)
     source = str(path.absolute())
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = now_utc()
 
     listed = {row.household for row in parsed.rows}
     kept_despite_errors = {p.household for p in parsed.problems if p.household}

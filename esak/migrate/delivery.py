@@ -350,14 +350,13 @@ class _Walker:
         )
         self.delivered[_nfc(relpath)] = _Delivered(relpath, sha)
 
-    def _set_aside(
-        self, relpath: str, problem: str, *, folder: bool = False, path: str | None = None
-    ) -> None:
-        """An entry that is not read at all: no hash, no size."""
+    def _set_aside(self, relpath: str, problem: str, *, path: str, folder: bool = False) -> None:
+        """An entry that is not read at all: no hash, no size. ``path`` is the entry's own
+        path (``relpath`` is for display and may carry escapes for names that are not UTF-8)."""
         self.items.append(
             InputItem(
                 relpath=relpath,
-                path=Path(path) if path is not None else self.root / relpath,
+                path=Path(path),
                 format="unknown",
                 household=None,
                 volume=None,

@@ -44,16 +44,13 @@ def _worker_init() -> None:
 
 
 class Pool:
-    """Workers for classification and OCR: ``slots`` tasks run at a time, no queue behind."""
+    """Workers for classification and OCR: ``workers`` tasks run at a time, no queue behind;
+    local processes, or the Dask scheduler at ``scheduler``."""
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
         self.scheduler = scheduler
         self.workers = workers or default_workers()
         self._executor: Executor = self._make()
-
-    @property
-    def slots(self) -> int:
-        return self.workers
 
     @property
     def can_kill(self) -> bool:
@@ -99,8 +96,3 @@ class Pool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def make_executor(workers: int | None = None, scheduler: str | None = None) -> Pool:
-    """The pool of ``workers`` local processes, or of the Dask scheduler at ``scheduler``."""
-    return Pool(workers, scheduler)

@@ -32,7 +32,7 @@ from esak.index.audit import now, recorded_run
 from esak.index.db import Index
 from esak.index.records import page_span
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
-from esak.migrate.executor import make_executor
+from esak.migrate.executor import Pool
 from esak.migrate.pages import display_name, open_pages
 from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.tasks import (
@@ -204,7 +204,6 @@ class _Run:
         on_progress: ProgressCallback | None,
         deadline: float | None = None,
         page_timeout_s: float = PAGE_TIMEOUT_S,
-        stop_grace_s: float = STOP_GRACE_S,
         document_slack_s: float = DOCUMENT_SLACK_S,
     ) -> None:
         self.ws = workspace
@@ -227,7 +226,6 @@ class _Run:
         #: wall-clock time (time.time()) after which no new work starts
         self.deadline = deadline
         self.page_timeout_s = page_timeout_s
-        self.stop_grace_s = stop_grace_s
         self.document_slack_s = document_slack_s
         #: why the run stops early ("deadline", "SIGTERM", "Ctrl-C"), set by signal handlers
         self.stop_reason: str | None = None
@@ -374,7 +372,7 @@ class _Run:
     def _process(self, batches: list[_Batch]) -> None:
         self.run_tmp = self.tmp / f"run-{self.run_id}"
         self.run_tmp.mkdir(parents=True, exist_ok=True)
-        self.pool = make_executor(self.workers, self.scheduler)
+        self.pool = Pool(self.workers, self.scheduler)
         try:
             for batch in batches:
                 item = batch.item
@@ -417,7 +415,7 @@ class _Run:
             self._check_stop()
             if self.stopping and not grace_ends:
                 # No new work; what runs may finish (and its file be committed) for a while.
-                grace_ends = time.monotonic() + self.stop_grace_s
+                grace_ends = time.monotonic() + STOP_GRACE_S
                 self.doc_queue.clear()
                 self.classify_queue.clear()
             if self.fatal:
@@ -447,7 +445,7 @@ class _Run:
                 return
 
     def _fill(self) -> None:
-        while len(self.running) < self.pool.slots:
+        while len(self.running) < self.pool.workers:
             queue = self.doc_queue or self.classify_queue
             if not queue:
                 return
@@ -627,22 +625,18 @@ class _Run:
             if tuple(d.pages) in batch.failed
         }
         moves: list[tuple[str, Path]] = []
-        written = pages_ocr = 0
         try:
             self._commit_rows(batch, failed_docs, moves)
         except BaseException:
             # The transaction was rolled back: files moved for it are not part of the archive.
             for _, target in moves:
                 target.unlink(missing_ok=True)
-            _journal_path(self.ws).unlink(missing_ok=True)
             raise
-        _journal_path(self.ws).unlink(missing_ok=True)
-        for doc in plan.documents:
-            if doc.number not in failed_docs:
-                written += 1
-                pages_ocr += batch.done_by_pages[tuple(doc.pages)].pages
-        self.documents_written += written
-        self.pages_ocr += pages_ocr
+        finally:
+            _journal_path(self.ws).unlink(missing_ok=True)
+        archived = [doc for doc in plan.documents if doc.number not in failed_docs]
+        self.documents_written += len(archived)
+        self.pages_ocr += sum(batch.done_by_pages[tuple(d.pages)].pages for d in archived)
         self.progress.files_done += 1
         self.on_progress(self.progress)
 
@@ -892,14 +886,13 @@ def ingest_delivery(
     on_progress: ProgressCallback | None = None,
     deadline: float | None = None,
     page_timeout_s: float = PAGE_TIMEOUT_S,
-    stop_grace_s: float = STOP_GRACE_S,
     document_slack_s: float = DOCUMENT_SLACK_S,
 ) -> IngestReport:
     """Ingest one scan delivery for one site. Running it again changes nothing.
 
     Stops taking new work at ``deadline`` (a ``time.time()`` value), on SIGTERM or Ctrl-C,
-    lets work in flight finish for ``stop_grace_s`` and raises :class:`StoppedError`; what was
-    committed stays, the next run does the rest.
+    lets work in flight finish for ``STOP_GRACE_S`` seconds and raises :class:`StoppedError`;
+    what was committed stays, the next run does the rest.
     """
     started = time.monotonic()
     check_dependencies(tuple(profile.ocr_languages))
@@ -918,7 +911,7 @@ def ingest_delivery(
             shutil.rmtree(leftover, ignore_errors=True)
         run = _Run(
             workspace, index, profile, scan, workers, scheduler, on_progress,
-            deadline=deadline, page_timeout_s=page_timeout_s, stop_grace_s=stop_grace_s,
+            deadline=deadline, page_timeout_s=page_timeout_s,
             document_slack_s=document_slack_s,
         )  # fmt: skip
         with recorded_run(index, "ingest", profile.key, options) as record:

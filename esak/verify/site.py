@@ -201,8 +201,7 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         ),
         quarantined_pages=[
             {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason}
-            for d, f, first, last, reason in _tuples(
-                index,
+            for d, f, first, last, reason in index.db.execute(
                 "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
                 "FROM quarantine q JOIN input_files f ON f.id = q.file_id "
                 "JOIN deliveries d ON d.id = f.delivery_id "
@@ -293,12 +292,8 @@ def _document_errors(index: Index, site: str) -> list[dict[str, Any]]:
     ]
 
 
-def _tuples(index: Index, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    return list(index.db.execute(sql, params))
-
-
 def _rows(index: Index, sql: str, params: list[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [dict(zip(keys, r, strict=True)) for r in _tuples(index, sql, params)]
+    return [dict(zip(keys, r, strict=True)) for r in index.db.execute(sql, params)]
 
 
 def _findings(r: SiteReport) -> list[str]:

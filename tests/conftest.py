@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
+PEAK_LIMIT_KIB = 2 * 1024 * 1024  # 2 GB; ru_maxrss is in KiB on Linux
 
 
 class DefaultRules:
@@ -66,7 +73,7 @@ def e2e_ingest(tmp_path_factory):
     return truth.to_dict(), json.loads(result.stdout), result, ws, delivery, before, root
 
 
-def write_pdf(images, target: Path, dpi: int) -> Path:
+def pdf_bytes(images, dpi: int) -> bytes:
     """Scanned pages (PIL images) as one lossless PDF, the way a scanner writes a batch."""
     import io
 
@@ -77,9 +84,65 @@ def write_pdf(images, target: Path, dpi: int) -> Path:
         buf = io.BytesIO()
         img.save(buf, format="PNG", dpi=(dpi, dpi))
         parts.append(buf.getvalue())
+    return img2pdf.convert(parts)
+
+
+def write_pdf(images, target: Path, dpi: int) -> Path:
+    """``pdf_bytes`` of ``images`` written to ``target`` (its folder made if need be)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(img2pdf.convert(parts))
+    target.write_bytes(pdf_bytes(images, dpi))
     return target
+
+
+#: Runs ``argv[2:]`` and writes its exit code and the peak RSS (KiB) of it and every
+#: descendant it reaped to the file ``argv[1]``.
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "with open(sys.argv[1], 'w') as fh:\n"
+    "    fh.write(f'{code} {peak}')\n"
+)
+
+
+def run_with_peak(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``cmd``, its output captured as text; returns its result and the largest peak RSS
+    (KiB, see ``PEAK_LIMIT_KIB``) of it and every descendant it reaped.
+
+    The command runs in a session of its own: on ``timeout`` the whole session is killed and
+    ``subprocess.TimeoutExpired`` raised, with the output up to then.
+    """
+    fd, peak_file = tempfile.mkstemp(prefix="peak-", suffix=".txt")
+    os.close(fd)
+    wrapper = [sys.executable, "-c", _MEASURE, peak_file, *cmd]
+    try:
+        proc = subprocess.Popen(
+            wrapper,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(cmd, timeout, out, err) from None
+        if proc.returncode != 0:  # the measuring itself failed
+            raise subprocess.CalledProcessError(proc.returncode, wrapper, out, err)
+        code, peak = (int(x) for x in Path(peak_file).read_text().split())
+    finally:
+        os.unlink(peak_file)
+    return subprocess.CompletedProcess(list(cmd), code, out, err), peak
 
 
 def form_bomb(target: Path, depth: int = 24) -> None:

@@ -39,7 +39,7 @@ from esak.migrate.delivery import scan_delivery
 from esak.migrate.inspect import LimitedReader, ReaderDied
 from esak.migrate.pages import display_name, open_pages
 from esak.profiles import load_profile
-from tests.conftest import sample
+from tests.conftest import PEAK_LIMIT_KIB, sample
 
 #: Damaged files make Pillow warn ("Corrupt EXIF data", "Tag data larger than file"): expected.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")
@@ -322,7 +322,7 @@ def reader():
     yield reading
     reading.process.close()
     # The limit held: no reading process grew near 2 GB, and dying stayed the exception.
-    assert reading.peak_kib < 2 * 1024 * 1024
+    assert reading.peak_kib < PEAK_LIMIT_KIB
     assert reading.died <= 5, reading.died
 
 
@@ -370,7 +370,7 @@ def test_page_reader_on_mutated_sample_scans(parts, fuzz_dir, reader):
 
 def test_fuzzing_stayed_far_below_the_memory_limit():
     # ru_maxrss is in KiB on Linux: the whole test process, fuzzing included, never held 2 GB.
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 * 1024 * 1024
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < PEAK_LIMIT_KIB
 
 
 # --- the delivery scan on hostile file names ---------------------------------------------

@@ -14,14 +14,12 @@ import json
 import os
 import random
 import re
-import signal
 import struct
 import subprocess
 import sys
 import zlib
 from pathlib import Path
 
-import img2pdf
 import numpy as np
 import pikepdf
 import pytest
@@ -31,13 +29,13 @@ from esak.migrate.barcodes import barcode_modules
 from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
 from esak.migrate.plan import ORPHAN_REASON
 from esak.profiles import load_profile
+from tests.conftest import PEAK_LIMIT_KIB, pdf_bytes, run_with_peak
 from tests.test_pages import _bomb_png
 
 pytestmark = pytest.mark.slow
 
 DPI = 200
 A4_PX = (round(210 / 25.4 * DPI), round(297 / 25.4 * DPI))
-PEAK_LIMIT_KIB = 2 * 1024 * 1024  # ru_maxrss is in KiB on Linux
 
 GOOD = "95401BG0000501"  # the one household whose page is archived
 ABSURD = "95401BG0000502"  # cover, then pages of absurd size
@@ -58,15 +56,6 @@ TRAVERSAL = [
     ("/etc/passwd", "Code128"),
 ]
 
-#: Runs ``argv[2:]`` and writes the peak RSS (KiB) of it and every descendant it reaped.
-_MEASURE = (
-    "import resource, subprocess, sys\n"
-    "rc = subprocess.call(sys.argv[2:])\n"
-    "with open(sys.argv[1], 'w') as fh:\n"
-    "    fh.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
-    "sys.exit(rc)\n"
-)
-
 
 # --- building the delivery ----------------------------------------------------------------
 
@@ -75,10 +64,6 @@ def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", dpi=(DPI, DPI))
     return buf.getvalue()
-
-
-def _pdf(images: list[Image.Image]) -> bytes:
-    return img2pdf.convert([_png(img) for img in images])
 
 
 def _code_page(text: str, symbology: str) -> Image.Image:
@@ -163,7 +148,7 @@ def _build(root: Path) -> tuple[Path, list[str], dict[str, int]]:
     content = render_content_page(
         rng, "lohnabrechnung", dpi=DPI, person=random_person(rng), household=GOOD
     )
-    good = _pdf([_cover(GOOD, 1), content])
+    good = pdf_bytes([_cover(GOOD, 1), content], DPI)
     # The same content five times; the first in file-name order is archived.
     same_content = [
         "-Kopie Übergabe.pdf",  # a leading dash
@@ -204,23 +189,23 @@ def _build(root: Path) -> tuple[Path, list[str], dict[str, int]]:
 
     # After a valid cover: pages of absurd size, and a page with an image bomb.
     absurd = _with_pages(
-        _pdf([_cover(ABSURD, 2)]),
+        pdf_bytes([_cover(ABSURD, 2)], DPI),
         lambda pdf: (_add_page(pdf, 200000, 200000), _add_page(pdf, 1, 100000)),
     )
     (delivery / "absurd groß.pdf").write_bytes(absurd)
     (delivery / "bild-bombe.pdf").write_bytes(
-        _with_pages(_pdf([_cover(XBOMB, 3)]), _image_bomb_page)
+        _with_pages(pdf_bytes([_cover(XBOMB, 3)], DPI), _image_bomb_page)
     )
 
     # Cover sheets whose codes try path traversal, and a lone code that is a path.
-    traversal = _pdf([_code_page(text, symbology) for text, symbology in TRAVERSAL])
+    traversal = pdf_bytes([_code_page(text, symbology) for text, symbology in TRAVERSAL], DPI)
     (delivery / "pfad 'traversal'.pdf").write_bytes(traversal)
-    lone = _pdf([_code_page("/etc/passwd", "QR")])
+    lone = pdf_bytes([_code_page("/etc/passwd", "QR")], DPI)
     (delivery / "x\\..\\..\\evil.pdf").write_bytes(lone)  # backslashes are no separators
     (delivery / "..\\..\\evil.pdf").write_bytes(lone[:-1])  # a dot file: never opened
 
     # Symbolic links leading outside: to a file, a folder, by a relative path, and a loop.
-    (outside / "secret.pdf").write_bytes(_pdf([_cover("95401BG0000599", 4)]))
+    (outside / "secret.pdf").write_bytes(pdf_bytes([_cover("95401BG0000599", 4)], DPI))
     (delivery / "link-raus.pdf").symlink_to(outside / "secret.pdf")
     (delivery / "link-ordner").symlink_to(outside)
     (delivery / "link-passwd.pdf").symlink_to("../" * 12 + "etc/passwd")
@@ -258,28 +243,13 @@ def _tree(folder: Path, skip: Path) -> dict[bytes, tuple[int, int, int, bytes]]:
 
 def _esak(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
     """Run esak as its own process; returns the result and the peak RSS (KiB) of its tree."""
-    peak_file = root / f"peak-{os.getpid()}.txt"
     env = {k: v for k, v in os.environ.items() if k != "ESAK_WORKSPACE"}
     env["TMPDIR"] = str(root / "systmp")
-    cmd = [sys.executable, "-c", _MEASURE, str(peak_file), sys.executable, "-m", "esak", *args]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    cmd = [sys.executable, "-m", "esak", *args]
     try:
-        out, err = proc.communicate(timeout=540)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"esak {' '.join(args)} hung for 9 minutes:\n{err[-3000:]}")
-    peak = int(peak_file.read_text())
-    peak_file.unlink()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), peak
+        return run_with_peak(cmd, cwd=root, env=env, timeout=540)
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"esak {' '.join(args)} hung for 9 minutes:\n{hung.stderr[-3000:]}")
 
 
 def _spans(pages: str) -> range:
@@ -423,14 +393,6 @@ def test_hostile_delivery_is_set_aside_piece_by_piece(tmp_path):
 # --- esak inspect on a page built to exhaust memory --------------------------------------
 
 
-MEASURED = """
-import resource, subprocess, sys
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(done.stdout)
-"""
-
-
 def test_inspect_reports_a_page_built_to_exhaust_memory_and_stays_under_2_gb(tmp_path):
     from esak.errors import ExitCode
     from tests.conftest import form_bomb
@@ -438,13 +400,10 @@ def test_inspect_reports_a_page_built_to_exhaust_memory_and_stays_under_2_gb(tmp
     bomb = tmp_path / "batch_002.pdf"
     form_bomb(bomb)
     command = [sys.executable, "-m", "esak", "inspect", str(bomb), "--json"]
-    out = subprocess.run([sys.executable, "-c", MEASURED, *command], capture_output=True,
-                         text=True, timeout=600, check=True).stdout  # fmt: skip
-    first, rest = out.split("\n", 1)
-    code, peak_kib = (int(x) for x in first.split())
-    assert code == ExitCode.INPUT
-    assert peak_kib < 2 * 1024 * 1024  # the CLI and its reading process, each below 2 GB
-    error = json.loads(rest)
+    done, peak_kib = run_with_peak(command, timeout=600)
+    assert done.returncode == ExitCode.INPUT
+    assert peak_kib < PEAK_LIMIT_KIB  # the CLI and its reading process, each below 2 GB
+    error = json.loads(done.stdout)
     assert "batch_002.pdf, page 1" in error["error"] and "died" in error["error"]
     assert "ask the scanning service" in error["remedy"]
 
@@ -458,6 +417,6 @@ def test_inspect_reads_again_after_its_reading_process_died(tmp_path):
     with pytest.raises(InputError, match="died"):
         inspect_path(tmp_path / "bomb.pdf", load_profile("borken"))
     fine = tmp_path / "fine.pdf"
-    fine.write_bytes(_pdf([_cover("95401BG0000001", 1)]))
+    fine.write_bytes(pdf_bytes([_cover("95401BG0000001", 1)], DPI))
     report = inspect_path(fine, load_profile("borken"))
     assert [str(p.page.kind) for p in report.pages] == ["cover"]

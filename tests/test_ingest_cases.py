@@ -8,7 +8,6 @@ import os
 import random
 from pathlib import Path
 
-import img2pdf
 import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
@@ -19,20 +18,11 @@ from PIL import Image
 
 from esak.cli import cli
 from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
-from tests.conftest import osd_rotation, sample
+from tests.conftest import osd_rotation, pdf_bytes, sample
 from tests.test_pages import _bomb_png
 
 pytestmark = pytest.mark.slow
 DPI = 200
-
-
-def _pdf_bytes(images: list[Image.Image]) -> bytes:
-    parts = []
-    for img in images:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", dpi=(DPI, DPI))
-        parts.append(buf.getvalue())
-    return img2pdf.convert(parts)
 
 
 def _cover(household: str, **kw) -> Image.Image:
@@ -41,7 +31,7 @@ def _cover(household: str, **kw) -> Image.Image:
 
 def _with_pages_of(cover: Image.Image, pdf_path: Path, target: Path) -> None:
     """A batch: a cover sheet, then the pages of a real scan, unchanged."""
-    out = pikepdf.open(io.BytesIO(_pdf_bytes([cover])))
+    out = pikepdf.open(io.BytesIO(pdf_bytes([cover], DPI)))
     with pikepdf.open(pdf_path) as src:
         out.pages.extend(src.pages)
         out.save(target)
@@ -123,7 +113,7 @@ def hostile_run(tmp_path_factory):
             rng, "lohnabrechnung", dpi=DPI, person=person, household=household
         )
 
-    good = _pdf_bytes([_cover("95401BG0000201"), content("95401BG0000201")])
+    good = pdf_bytes([_cover("95401BG0000201"), content("95401BG0000201")], DPI)
     (delivery / "batch 1 Übergabe.pdf").write_bytes(good)
     (delivery / "batch_1_copy.pdf").write_bytes(good)  # delivered twice
     (delivery / "kaputt.pdf").write_bytes(os.urandom(3000))
@@ -136,9 +126,9 @@ def hostile_run(tmp_path_factory):
     bad = render_cover_sheet(
         "95401BG0000301", site="rhede", dpi=DPI, rng=random.Random(2), symbology="QR"
     )
-    (delivery / "wrong_site.pdf").write_bytes(_pdf_bytes([bad, content("95401BG0000301")]))
+    (delivery / "wrong_site.pdf").write_bytes(pdf_bytes([bad, content("95401BG0000301")], DPI))
     torn = _erase_barcode(_cover("95401BG0000401", scanner_noise=False))
-    (delivery / "torn_cover.pdf").write_bytes(_pdf_bytes([torn, content("95401BG0000401")]))
+    (delivery / "torn_cover.pdf").write_bytes(pdf_bytes([torn, content("95401BG0000401")], DPI))
     ws = root / "ws"
     return _ingest(ws, delivery), ws
 

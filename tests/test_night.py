@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from PIL import Image
 
 from esak.errors import ExitCode
 from esak.migrate.generator import (
@@ -30,16 +29,12 @@ from esak.migrate.generator import (
     render_cover_sheet,
     render_separator,
 )
-from tests.conftest import form_bomb, write_pdf
+from tests.conftest import PEAK_LIMIT_KIB, form_bomb, run_with_peak, write_pdf
 
 pytestmark = pytest.mark.slow
 
 DPI = 150
 HOUSEHOLDS = ["95401BG0000301", "95401BG0000302", "95401BG0000303"]
-
-
-def _pdf(images: list[Image.Image], target: Path) -> None:
-    write_pdf(images, target, DPI)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +52,7 @@ def delivery(tmp_path_factory) -> Path:
             render_content_page(rng, "lohnabrechnung", dpi=DPI, person=person, household=household),
             render_blank_page(rng, dpi=DPI),
         ]
-        _pdf(pages, folder / f"batch_{n:03d}.pdf")
+        write_pdf(pages, folder / f"batch_{n:03d}.pdf", DPI)
     return folder
 
 
@@ -300,43 +295,37 @@ def test_tesseract_crashing_always_sets_documents_aside_and_the_run_goes_on(deli
     clean(ws)
 
 
-def test_a_hanging_document_is_stopped_retried_and_then_archived(delivery, reference, tmp_path):
+def test_a_hanging_document_is_stopped_retried_and_then_archived(
+    delivery, reference, tmp_path, monkeypatch
+):
     """The coordinator's watchdog: a worker stuck in our own code, not in Tesseract."""
     from esak.migrate.ingest import ingest_delivery
     from esak.profiles import load_profile
     from esak.workspace import Workspace
 
-    os.environ.update(faults(tmp_path, "hang:worker-doc@1"))
-    try:
-        report = ingest_delivery(
-            Workspace(tmp_path / "ws"), load_profile("borken"), delivery,
-            page_timeout_s=30, document_slack_s=5,
-        )  # fmt: skip
-    finally:
-        os.environ.pop("ESAK_FAULTS")
+    for key, value in faults(tmp_path, "hang:worker-doc@1").items():
+        monkeypatch.setenv(key, value)
+    report = ingest_delivery(
+        Workspace(tmp_path / "ws"), load_profile("borken"), delivery,
+        page_timeout_s=30, document_slack_s=5,
+    )  # fmt: skip
     assert report.ok
     assert state(tmp_path / "ws") == reference
 
 
-def test_a_page_tesseract_cannot_finish_is_set_aside_after_two_tries(delivery, tmp_path):
+def test_a_page_tesseract_cannot_finish_is_set_aside_after_two_tries(
+    delivery, tmp_path, monkeypatch
+):
     from esak.migrate.ingest import ingest_delivery
     from esak.profiles import load_profile
     from esak.workspace import Workspace
 
-    env = fake_tesseract(tmp_path, "hang", 2)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        report = ingest_delivery(
-            Workspace(tmp_path / "ws"), load_profile("borken"), delivery, workers=1,
-            page_timeout_s=3, document_slack_s=5,
-        )  # fmt: skip
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    for key, value in fake_tesseract(tmp_path, "hang", 2).items():
+        monkeypatch.setenv(key, value)
+    report = ingest_delivery(
+        Workspace(tmp_path / "ws"), load_profile("borken"), delivery, workers=1,
+        page_timeout_s=3, document_slack_s=5,
+    )  # fmt: skip
     # esak stops each Tesseract call after 3 s (OCRmyPDF's own limit where OCRmyPDF does a
     # document); the coordinator's watchdog (3 s a page + 5 s) catches whatever else hangs.
     reasons = [q["reason"] for q in report.quarantined_pages]
@@ -409,13 +398,6 @@ def test_audit_log_records_every_run_and_its_outcome(delivery, tmp_path):
 # --- memory -----------------------------------------------------------------------------------
 
 
-MEASURED = """
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
 def test_a_page_built_to_exhaust_memory_is_set_aside_under_2_gb(delivery, tmp_path):
     folder = tmp_path / "delivery"
     folder.mkdir()
@@ -424,11 +406,9 @@ def test_a_page_built_to_exhaust_memory_is_set_aside_under_2_gb(delivery, tmp_pa
     ws = tmp_path / "ws"
     command = [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site",
                "borken", str(folder)]  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", MEASURED, *command], capture_output=True,
-                         text=True, timeout=600, check=True).stdout.split()  # fmt: skip
-    code, peak_kib = int(out[0]), int(out[1])
-    assert code == ExitCode.PROBLEMS
-    assert peak_kib < 2 * 1024 * 1024  # every process of the run, each below 2 GB
+    done, peak_kib = run_with_peak(command, timeout=600)
+    assert done.returncode == ExitCode.PROBLEMS
+    assert peak_kib < PEAK_LIMIT_KIB  # every process of the run, each below 2 GB
     report = json.loads(esak(ws, "verify", "--site", "borken", "--json").communicate()[0])
     bomb = [q for q in report["quarantined_pages"] if q["file"] == "batch_002.pdf"]
     assert bomb and "worker process died" in bomb[0]["reason"]

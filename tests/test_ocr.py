@@ -41,16 +41,12 @@ def page_image() -> Image.Image:
     )
 
 
-def _pdf_of(images: list[Image.Image], target: Path) -> Path:
-    return write_pdf(images, target, DPI)
-
-
 # --- which pages are plain scans --------------------------------------------------------------
 
 
 def _one_page(tmp_path: Path, edit=None) -> pikepdf.Pdf:
     img = Image.new("L", (850, 1100), 255)
-    path = _pdf_of([img], tmp_path / "one.pdf")
+    path = write_pdf([img], tmp_path / "one.pdf", DPI)
     pdf = pikepdf.open(path)
     if edit:
         edit(pdf, pdf.pages[0])
@@ -193,7 +189,7 @@ def turned_document(page_image, tmp_path_factory):
     """One letter four times: upright and turned by 90, 180 and 270 degrees."""
     folder = tmp_path_factory.mktemp("turned")
     pages = [page_image, *(page_image.rotate(angle, expand=True) for angle in (90, 180, 270))]
-    source = _pdf_of(pages, folder / "in.pdf")
+    source = write_pdf(pages, folder / "in.pdf", DPI)
     keep: list[pikepdf.Pdf] = []
     with pikepdf.open(source) as pdf:
         results = ocr_scanned_pages(pdf, folder, "deu", 120, keep)

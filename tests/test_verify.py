@@ -47,10 +47,6 @@ def verify_json(ws: Path, *args: str) -> tuple[int, dict]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def _pdf(images: list[Image.Image], target: Path) -> None:
-    write_pdf(images, target, DPI)
-
-
 @pytest.fixture
 def site(e2e_ingest, tmp_path):
     """A copy of the ingested workspace, with the generated expected list imported."""
@@ -117,7 +113,9 @@ def test_a_cover_that_declares_more_pages_than_follow_is_a_mismatch(site):
     household = sorted(truth["delivered_households"])[0]
     rng = random.Random(5)
     cover = render_cover_sheet(household, site="borken", declared_pages=3, dpi=DPI, rng=rng)
-    _pdf([cover, render_blank_page(rng, dpi=DPI)], site["tmp"] / "second" / "batch_900.pdf")
+    write_pdf(
+        [cover, render_blank_page(rng, dpi=DPI)], site["tmp"] / "second" / "batch_900.pdf", DPI
+    )
     esak(ws, "ingest", "--site", "borken", str(site["tmp"] / "second"))
     code, r = verify_json(ws, "--site", "borken")
     assert code == ExitCode.PROBLEMS
@@ -297,7 +295,7 @@ def clean_site(tmp_path_factory):
                 rng, "schreiben", dpi=DPI, person=person, household=household, site="rhede"
             )
         )
-    _pdf(pages, root / "delivery" / "batch_001.pdf")
+    write_pdf(pages, root / "delivery" / "batch_001.pdf", DPI)
     (root / "expected.csv").write_text("household;name\n" + "".join(
         f"{h};Test Person {i}\n" for i, h in enumerate(households)), encoding="utf-8")  # fmt: skip
     assert (

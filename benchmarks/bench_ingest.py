@@ -303,15 +303,12 @@ class Sampler(threading.Thread):
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.peak_proc_kb = 0
-        self.peak_procs = 0
         self.peak_temp = 0
-        self.samples = 0
         self._stop_event = threading.Event()
 
     def sample(self) -> None:
         rss_sum = pss_sum = top = 0
-        pids = _descendants(os.getpid())
-        for pid in pids:
+        for pid in _descendants(os.getpid()):
             rss, pss = _memory_kb(pid)
             rss_sum += rss
             pss_sum += pss
@@ -319,9 +316,7 @@ class Sampler(threading.Thread):
         self.peak_rss_kb = max(self.peak_rss_kb, rss_sum)
         self.peak_pss_kb = max(self.peak_pss_kb, pss_sum)
         self.peak_proc_kb = max(self.peak_proc_kb, top)
-        self.peak_procs = max(self.peak_procs, len(pids))
         self.peak_temp = max(self.peak_temp, sum(_disk_bytes(f) for f in self.folders))
-        self.samples += 1
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
@@ -409,9 +404,7 @@ def _machine_busy() -> float:
 
 @dataclass
 class ExecCall:
-    program: str
     kind: str
-    wall: float
     cpu: float
     maxrss_mb: float
 
@@ -441,13 +434,10 @@ def read_exec_log(path: Path) -> list[ExecCall]:
         match = _EXEC_LINE.match(line)
         if not match:
             continue  # "Command exited with non-zero status N"
-        wall, user, system, maxrss, program, args = match.groups()
-        name = Path(program).name
+        _, user, system, maxrss, program, args = match.groups()
         calls.append(
             ExecCall(
-                program=name,
-                kind=_exec_kind(name, args),
-                wall=float(wall),
+                kind=_exec_kind(Path(program).name, args),
                 cpu=float(user) + float(system),
                 maxrss_mb=int(maxrss) / 1024,
             )
@@ -486,6 +476,23 @@ def make_wrappers(folder: Path) -> bool:
 
 
 # --- the delivery ---------------------------------------------------------------------------
+
+
+def fresh_delivery(folder: Path, households: int, seed: int, dpi: int) -> GeneratedDelivery:
+    """A complete delivery (nothing missing, orphaned or broken, no manifest) in ``folder``,
+    which is emptied first."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    return generate_delivery(
+        folder,
+        households=households,
+        seed=seed,
+        dpi=dpi,
+        missing=0,
+        orphan_pages=0,
+        bad_file=False,
+        with_manifest=False,
+    )
 
 
 def check_mix(gen: GeneratedDelivery) -> dict[str, Any]:
@@ -590,18 +597,7 @@ def build_big_batch(
     households = math.ceil(pages / 8) + 2
     while True:
         gen_dir = scratch / f"big-gen-{households}"
-        if gen_dir.exists():
-            shutil.rmtree(gen_dir)
-        gen = generate_delivery(
-            gen_dir,
-            households=households,
-            seed=seed,
-            dpi=dpi,
-            missing=0,
-            orphan_pages=0,
-            bad_file=False,
-            with_manifest=False,
-        )
+        gen = fresh_delivery(gen_dir, households, seed, dpi)
         usable = [f for f in gen.files if f["format"] != "household-pdf"]
         if sum(len(f["pages"]) for f in usable) >= pages:
             break
@@ -980,31 +976,23 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
     baseline, limit = find("baseline"), find("limit")
     summary: dict[str, Any] = {"cores": cores}
     targets: list[tuple[str, bool | None, str]] = []
+
+    def versus(esak: Run, other: Run, target: float) -> None:
+        """esak's wall time over ``other``'s (a run named baseline or limit), against target."""
+        ratio = esak.measured.wall / other.measured.wall
+        summary[f"esak_vs_{other.name}"] = ratio
+        pad = " " * (len("baseline") - len(other.name))  # the ratios one under the other
+        print(
+            f"esak/{other.name} wall (esak w{esak.workers}): {pad}{ratio:.2f}  "
+            f"(CPU {esak.measured.cpu / other.measured.cpu:.2f})"
+        )
+        targets.append((f"esak wall <= {target} x {other.name}", ratio <= target, f"{ratio:.2f}"))
+
     print()
     if main and baseline:
-        ratio = main.measured.wall / baseline.measured.wall
-        summary["esak_vs_baseline"] = ratio
-        print(
-            f"esak/baseline wall (esak w{main.workers}): {ratio:.2f}  "
-            f"(CPU {main.measured.cpu / baseline.measured.cpu:.2f})"
-        )
-        targets.append(
-            (
-                f"esak wall <= {TARGET_VS_BASELINE} x baseline",
-                ratio <= TARGET_VS_BASELINE,
-                f"{ratio:.2f}",
-            )
-        )
+        versus(main, baseline, TARGET_VS_BASELINE)
     if main and limit:
-        ratio = main.measured.wall / limit.measured.wall
-        summary["esak_vs_limit"] = ratio
-        print(
-            f"esak/limit wall (esak w{main.workers}):    {ratio:.2f}  "
-            f"(CPU {main.measured.cpu / limit.measured.cpu:.2f})"
-        )
-        targets.append(
-            (f"esak wall <= {TARGET_VS_LIMIT} x limit", ratio <= TARGET_VS_LIMIT, f"{ratio:.2f}")
-        )
+        versus(main, limit, TARGET_VS_LIMIT)
     one = min(esak_runs, key=lambda r: r.workers) if esak_runs else None
     many = max(esak_runs, key=lambda r: r.workers) if esak_runs else None
     if one and many and many.workers > one.workers:
@@ -1105,20 +1093,13 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
             f"{m.peak_proc_rss_mb:.0f} MB), peak temp {m.peak_temp_mb:.0f} MB, "
             f"wall {m.wall:.0f} s"
         )
-        targets.append(
-            (
-                f"big batch peak RSS <= {TARGET_RSS_MB:.0f} MB",
-                m.peak_rss_mb <= TARGET_RSS_MB,
-                f"{m.peak_rss_mb:.0f} MB",
+        for what, peak, limit_mb in (
+            ("RSS", m.peak_rss_mb, TARGET_RSS_MB),
+            ("temp", m.peak_temp_mb, TARGET_TEMP_MB),
+        ):
+            targets.append(
+                (f"big batch peak {what} <= {limit_mb:.0f} MB", peak <= limit_mb, f"{peak:.0f} MB")
             )
-        )
-        targets.append(
-            (
-                f"big batch peak temp <= {TARGET_TEMP_MB:.0f} MB",
-                m.peak_temp_mb <= TARGET_TEMP_MB,
-                f"{m.peak_temp_mb:.0f} MB",
-            )
-        )
     print()
     print("targets:")
     for label, ok, value in targets:
@@ -1208,19 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mix: dict[str, Any] | None = None
         if only & {"baseline", "limit", "esak"}:
             t0 = time.perf_counter()
-            gen_dir = scratch / "delivery-gen"
-            if gen_dir.exists():
-                shutil.rmtree(gen_dir)
-            gen = generate_delivery(
-                gen_dir,
-                households=args.households,
-                seed=args.seed,
-                dpi=args.dpi,
-                missing=0,
-                orphan_pages=0,
-                bad_file=False,
-                with_manifest=False,
-            )
+            gen = fresh_delivery(scratch / "delivery-gen", args.households, args.seed, args.dpi)
             mix = check_mix(gen)
             totals = mix["pages"]
             print(

@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 import zxingcpp
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from esak.migrate.barcodes import Barcode, read_barcodes
+from esak.migrate.blank import blank_verdict
 from esak.migrate.classify import (
     CoverInfo,
     PageKind,
     PayloadProblem,
     SeparatorInfo,
-    blank_verdict,
     classify_barcodes,
     classify_page,
     parse_payload,
@@ -132,16 +132,31 @@ def test_page_with_dust_specks_is_blank():
     assert verdict.blank, verdict
 
 
-def test_bleed_through_from_the_back_is_blank():
-    rng = np.random.default_rng(2)
-    img = _img(_paper(rng))
+def _faint_layer(rng: np.random.Generator, blur_mm: float) -> Image.Image:
+    """A page of faint "text" blocks at 212-228 on paper 243: bleed-through when blurred,
+    a faded photocopy when sharp."""
+    img = _img(np.full((A4[1], A4[0]), 243.0))
     draw = ImageDraw.Draw(img)
-    for row in range(40):  # a full page of faint mirrored "text" lines
+    for row in range(40):
         y = 400 + row * 70
         for word in range(12):
             x = 300 + word * 160
             draw.rectangle([x, y, x + 120, y + 28], fill=int(rng.integers(212, 228)))
-    assert blank_verdict(img, DPI).blank
+    if blur_mm:
+        img = img.filter(ImageFilter.GaussianBlur(blur_mm * DPI / 25.4))
+    arr = np.asarray(img, dtype=np.float64) + rng.normal(0, 4, size=(A4[1], A4[0]))
+    return _img(np.clip(arr, 0, 255))
+
+
+def test_bleed_through_from_the_back_is_blank():
+    verdict = blank_verdict(_faint_layer(np.random.default_rng(2), blur_mm=0.4), DPI)
+    assert verdict.blank, verdict
+    assert dict(verdict.ignored).get("bleed", 0) > 100
+
+
+def test_a_faded_page_with_sharp_print_is_not_bleed_through():
+    verdict = blank_verdict(_faint_layer(np.random.default_rng(2), blur_mm=0.0), DPI)
+    assert not verdict.blank, verdict
 
 
 def test_one_short_handwritten_line_is_not_blank():

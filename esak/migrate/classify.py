@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from esak.migrate.barcodes import Barcode, read_barcodes
+from esak.migrate.blank import blank_verdict
 
 
 class PageKind(StrEnum):
@@ -140,65 +139,6 @@ def _whole_number(text: str, limit: int) -> int | None:
     return number if number <= limit else None
 
 
-# --- blank pages -------------------------------------------------------------------------
-
-#: Resolution the blank test works at: enough to tell a pen stroke from a speck of dust.
-BLANK_DPI = 100.0
-#: Left and right margins ignored (punch holes sit 9-15 mm from the edge, on the right of a
-#: back side), and top and bottom margins (scanner shadows, staples).
-MARGIN_X = 0.08
-MARGIN_Y = 0.05
-#: Smallest mark that counts as writing: longer than 2 mm and at least 0.3 mm² of ink. Dust is
-#: smaller; the shortest handwritten word is far larger.
-MIN_MARK_MM = 2.0
-MIN_MARK_AREA_MM2 = 0.3
-
-
-@dataclass(frozen=True)
-class BlankVerdict:
-    blank: bool
-    #: Share of the inspected area covered by marks that count as writing.
-    ink: float
-    marks: int
-
-
-def blank_verdict(image: Image.Image, dpi: float) -> BlankVerdict:
-    """Whether a page is an empty back side: no mark on it that could be writing.
-
-    Errs towards "content": a blank page wrongly kept costs a page in the e-file, a written
-    page wrongly dropped loses information once the paper is destroyed.
-    """
-    factor = max(1, round(dpi / BLANK_DPI))
-    small = image.reduce(factor) if factor > 1 else image
-    work_dpi = dpi / factor
-    arr = np.asarray(small, dtype=np.uint8)
-    h, w = arr.shape
-    my, mx = int(h * MARGIN_Y), int(w * MARGIN_X)
-    inner = arr[my : h - my, mx : w - mx]
-    if inner.size == 0:
-        return BlankVerdict(blank=True, ink=0.0, marks=0)
-    paper = float(np.percentile(inner, 60))
-    # Ink is markedly darker than the paper; faint bleed-through from the other side is not.
-    dark = inner < paper * 0.62
-    labels, count = ndimage.label(dark, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return BlankVerdict(blank=True, ink=0.0, marks=0)
-    px_per_mm = work_dpi / 25.4
-    min_len = MIN_MARK_MM * px_per_mm
-    min_area = MIN_MARK_AREA_MM2 * px_per_mm * px_per_mm
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
-    marks = 0
-    ink_px = 0
-    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        extent = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
-        if extent >= min_len and areas[i] >= min_area:
-            marks += 1
-            ink_px += int(areas[i])
-    return BlankVerdict(blank=marks == 0, ink=ink_px / inner.size, marks=marks)
-
-
 # --- the page as a whole ------------------------------------------------------------------
 
 
@@ -211,6 +151,8 @@ class PageClass:
     #: Why a cover sheet or separator on this page cannot be used, if so.
     problem: str | None = None
     ink: float | None = None
+    #: For a page with no barcode: what on it counts as writing (None when blank).
+    why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -227,6 +169,8 @@ class PageClass:
             out["problem"] = self.problem
         if self.ink is not None:
             out["ink"] = round(self.ink, 5)
+        if self.why:
+            out["why"] = self.why
         return out
 
 
@@ -291,4 +235,4 @@ def classify_page(image: Image.Image, dpi: float, rules: SiteRules) -> PageClass
         return PageClass(PageKind.CONTENT, barcodes)
     verdict = blank_verdict(image, dpi)
     kind = PageKind.BLANK if verdict.blank else PageKind.CONTENT
-    return PageClass(kind, barcodes, ink=verdict.ink)
+    return PageClass(kind, barcodes, ink=verdict.ink, why=verdict.reason or None)

@@ -1,0 +1,93 @@
+"""The blank test over the hard back sides of esak.synthetic.backsides, read as ingest reads.
+
+Written on both sides of the line, at 300 and 200 dpi, grey JPEG and bilevel G4, in PDFs:
+every written page must be content (a dropped written page is lost when the paper is
+shredded); most true blanks must still be recognised (a kept blank costs only a page).
+PDFs are rasterised at 300 dpi as ingest does; the 200-dpi files are also read at their own
+resolution, as a TIFF or an image folder of that resolution would be.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esak.migrate.blank import blank_verdict
+from esak.migrate.pages import open_pages
+from esak.synthetic.backsides import write_corpus
+
+#: The share of true blanks that must still be recognised. Measured 94 % on this corpus
+#: (paper fibres, kept as content, are most of the rest); held-out seeds gave 91-92 %.
+MIN_BLANKS_RECOGNISED = 0.85
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("backsides")
+    return folder, write_corpus(folder, seeds_per_case=3)
+
+
+def _judge(folder: Path, truth: list[dict[str, Any]], dpi: float | None) -> list[dict[str, Any]]:
+    by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in truth:
+        by_file[row["file"]].append(row)
+    judged = []
+    for file, rows in sorted(by_file.items()):
+        read_at = dpi or 300.0
+        if dpi is not None and rows[0]["dpi"] != dpi:
+            continue
+        with open_pages(folder / file) as source:
+            for row in rows:
+                page = source.page(row["page"], read_at)
+                verdict = blank_verdict(page.image, page.dpi)
+                judged.append({**row, "blank": verdict.blank, "reason": verdict.reason})
+    return judged
+
+
+@pytest.fixture(scope="module", params=[None, 200.0], ids=["as-ingest-reads-pdf", "at-200dpi"])
+def judged(request, corpus) -> list[dict[str, Any]]:
+    folder, truth = corpus
+    return _judge(folder, truth, request.param)
+
+
+def test_the_corpus_has_hard_cases_on_both_sides(corpus):
+    _, truth = corpus
+    assert {row["dpi"] for row in truth} == {200, 300}
+    assert {row["fmt"] for row in truth} == {"jpeg", "g4"}
+    assert sum(row["written"] for row in truth) >= 150
+    assert sum(not row["written"] for row in truth) >= 120
+
+
+def test_every_written_back_side_is_content(judged):
+    dropped = [
+        f"{r['case']} ({r['dpi']} dpi {r['fmt']}, seed {r['seed']})"
+        for r in judged
+        if r["written"] and r["blank"]
+    ]
+    assert not dropped, "written pages called blank: " + ", ".join(dropped)
+
+
+def test_most_true_blanks_are_still_recognised(judged):
+    blanks = [r for r in judged if not r["written"]]
+    recognised = sum(r["blank"] for r in blanks)
+    per_case: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in blanks:
+        per_case[r["case"]][0] += r["blank"]
+        per_case[r["case"]][1] += 1
+    table = json.dumps({k: f"{a}/{n}" for k, (a, n) in sorted(per_case.items())})
+    assert recognised / len(blanks) >= MIN_BLANKS_RECOGNISED, table
+    # Each kind of known non-writing mark is recognised on most of its pages (fibres in
+    # recycled paper excepted: a dark fibre 3 mm long looks like a pencil stroke, and stays).
+    for case, (ok, n) in per_case.items():
+        if case != "paper-fibres":
+            assert ok / n >= 0.75, f"{case}: {ok}/{n} recognised; all: {table}"
+
+
+def test_a_page_kept_as_content_says_why(judged):
+    for r in judged:
+        if not r["blank"]:
+            assert "mm from the" in r["reason"] or "dark page" in r["reason"], r

@@ -508,6 +508,109 @@ def rollout_plan(app: App, as_of: Any, as_json: bool) -> None:
         sys.exit(int(ExitCode.PROBLEMS))
 
 
+# --- blank pages ------------------------------------------------------------------------------
+
+delivery_option = click.option(
+    "--delivery",
+    type=int,
+    metavar="ID",
+    default=None,
+    help="Only this delivery (its id, as `esak blanks --json` shows it).",
+)
+
+
+@cli.group(invoke_without_command=True)
+@site_option(required=False)
+@delivery_option
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE.pdf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The review sheet to write: 20 dropped pages to an A4 sheet, each labelled.",
+)
+@json_option
+@click.pass_context
+@handle_errors
+def blanks(
+    ctx: click.Context, site: str | None, delivery: int | None, output: Path | None, as_json: bool
+) -> None:
+    """Pages left out as blank: a review sheet to check them by eye, and `keep` for those
+    that hold something after all.
+
+    Every page recorded as blank is shown small, rendered from the delivery file, with its
+    file and page number. Exit 1 when a delivery file is gone or changed (its tile says so).
+
+    Example: esak blanks --site borken -o leerseiten-borken.pdf
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from esak.errors import UsageError
+    from esak.index.db import Index
+    from esak.profiles import load_profile
+    from esak.verify.blanks import review_blanks
+
+    if not site:
+        raise UsageError("name the site with --site SITE", "esak blanks --help")
+    if output is None and not as_json:
+        raise UsageError("name the review sheet to write with -o FILE.pdf (or use --json)")
+    profile = load_profile(site)
+    with Index.open_existing(ctx.obj.workspace.index_path) as index:
+        review = review_blanks(index, profile, delivery=delivery, output=output)
+    if as_json:
+        _emit_json(review.to_dict())
+    render.blank_review_summary(review)
+    sys.exit(int(review.exit_code))
+
+
+@blanks.command("keep")
+@site_option()
+@click.option(
+    "--file",
+    "file",
+    required=True,
+    metavar="FILE",
+    help="The input file as listed (path relative to the delivery, e.g. box01/batch_001.pdf).",
+)
+@click.option(
+    "--page",
+    "pages",
+    type=click.IntRange(min=1),
+    multiple=True,
+    required=True,
+    metavar="N",
+    help="Page to keep, counted from 1 as on the review sheet (repeat for more).",
+)
+@delivery_option
+@json_option
+@click.pass_obj
+@handle_errors
+def blanks_keep(
+    app: App,
+    site: str,
+    file: str,
+    pages: tuple[int, ...],
+    delivery: int | None,
+    as_json: bool,
+) -> None:
+    """Put dropped blank pages back into their household's e-file.
+
+    The page joins the archived document around it, which is OCR'd again into PDF/A; the
+    old file's hash stays on record (superseded), the run in the audit log.
+
+    Example: esak blanks keep --site borken --file box01/batch_001.pdf --page 7
+    """
+    from esak.migrate.keep import keep_pages
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    result = keep_pages(app.workspace, profile, file, list(pages), delivery=delivery)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.keep_summary(result)
+
+
 @cli.command()
 @site_option()
 @click.option(

@@ -53,6 +53,12 @@ class EsakError(Exception):
         return self.message
 
 
+class ProblemsError(EsakError):
+    """A request esak cannot carry out until a person has clarified something (exit 1)."""
+
+    exit_code = ExitCode.PROBLEMS
+
+
 class UsageError(EsakError):
     """An option value that the command line parser cannot judge (e.g. ``--until 25:00``)."""
 

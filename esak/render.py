@@ -415,3 +415,32 @@ def rollout_plan(status: Any, to_stderr: bool = False) -> None:
     con.print(f"next: [bold]{escape(nxt.name)}[/] — blocked by:")
     for b in nxt.blockers:
         con.print(f"  • {escape(b['reason'])}  [dim]→ {escape(b['action'])}[/]", soft_wrap=True)
+
+
+def blank_review_summary(review: Any) -> None:
+    """``esak blanks``: how many dropped pages, where the sheet went, which could not be shown."""
+    where = f"delivery {review.delivery} of {review.site}" if review.delivery else review.site
+    line = f"{len(review.pages)} page(s) of {where} were left out as blank"
+    if review.output:
+        line += f"; review sheet ({review.sheets} sheet(s)) written to {review.output}"
+    err.print(line, markup=False, soft_wrap=True)
+    warn_all([f"{p.file}, page {p.index + 1}: {p.detail or p.problem}" for p in review.problems])
+
+
+def keep_summary(result: Any) -> None:
+    """``esak blanks keep``: each page kept and the document it is now part of."""
+    for note in result.notes:
+        err.print(note, markup=False, soft_wrap=True)
+    for page in result.kept:
+        err.print(
+            f"{page['file']}, page {page['page']}: kept, now page {page['document_page']} "
+            f"of {page['document']}",
+            markup=False,
+            soft_wrap=True,
+        )
+    for page in result.already_kept:
+        err.print(
+            f"{page['file']}, page {page['page']}: kept before, in {page['document']}",
+            markup=False,
+            soft_wrap=True,
+        )

@@ -224,6 +224,29 @@ def _m003_verify(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_superseded(db: sqlite_utils.Database) -> None:
+    """Archive files replaced by a new version (a blank page kept after review): the old
+    file's path, hash, size and pages stay on record, with the run that replaced it."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE superseded_documents (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            pages INTEGER NOT NULL,
+            text_chars INTEGER,
+            superseded_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX superseded_by_document ON superseded_documents (document_id)
+        """,
+    )
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
@@ -236,6 +259,7 @@ MIGRATIONS: list[Migration] = [
     _m001_expected,
     _m002_ingest,
     _m003_verify,
+    _m004_superseded,
 ]
 
 

@@ -179,7 +179,7 @@ def _page(profile: Profile, household: str, volume: int, of: int, text: str, sym
     y = _barcode(ops, text, symbology) / MM
     # Shrunk only for numbers far longer than the default layout, which would not fit at 28 pt.
     label = f"BG-Nummer: {household}"
-    _text(ops, label, "F2", min(28.0, 170 * MM / _width(label, "F2", 1)), y + 16)
+    _text(ops, label, "F2", min(28.0, 170 * MM / text_width(label, "F2", 1)), y + 16)
     _text(ops, f"Band {volume} von {of}" if of > 1 else f"Band {volume}", "F2", 22, y + 30)
     _text(ops, f"Standort: {name}", "F1", 16, y + 42)
     note = (
@@ -188,7 +188,7 @@ def _page(profile: Profile, household: str, volume: int, of: int, text: str, sym
         "Bedarfsgemeinschaft zu und ist nicht Bestandteil der E-Akte. Code und Nummer bitte "
         "nicht beschriften, knicken oder überkleben."
     )
-    lines = _wrap(note, "F1", 10, 150 * MM)
+    lines = wrap_text(note, "F1", 10, 150 * MM)
     for i, line in enumerate(lines):
         _text(ops, line, "F1", 10, 233 + i * 5, x_mm=30)
     ops.append(([round(0.4 * MM, 3)], pikepdf.Operator("w")))
@@ -198,7 +198,8 @@ def _page(profile: Profile, household: str, volume: int, of: int, text: str, sym
     return ops
 
 
-def _width(s: str, font: str, pt: float) -> float:
+def text_width(s: str, font: str, pt: float) -> float:
+    """Width in points of ``s`` set in a standard font ("F1" Helvetica, "F2" bold)."""
     table = _WIDTHS[font]
     total = 0
     for ch in s:
@@ -208,10 +209,11 @@ def _width(s: str, font: str, pt: float) -> float:
     return total * pt / 1000
 
 
-def _wrap(s: str, font: str, pt: float, width: float) -> list[str]:
+def wrap_text(s: str, font: str, pt: float, width: float) -> list[str]:
+    """``s`` broken into lines no wider than ``width`` points, at spaces."""
     lines: list[str] = []
     for word in s.split():
-        if lines and _width(f"{lines[-1]} {word}", font, pt) <= width:
+        if lines and text_width(f"{lines[-1]} {word}", font, pt) <= width:
             lines[-1] += f" {word}"
         else:
             lines.append(word)
@@ -222,7 +224,7 @@ def _text(
     ops: Ops, s: str, font: str, pt: float, baseline_mm: float, x_mm: float | None = None
 ) -> None:
     """One line; centred on the page unless ``x_mm`` is given."""
-    x = (PAGE_W - _width(s, font, pt)) / 2 if x_mm is None else x_mm * MM
+    x = (PAGE_W - text_width(s, font, pt)) / 2 if x_mm is None else x_mm * MM
     # Characters WinAnsi lacks print as '?' rather than as something else.
     data = s.encode("cp1252", errors="replace")
     ops += [

@@ -153,6 +153,35 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
     )
 
 
+def find_item(root: Path, relpath: str, is_household: Callable[[str], bool]) -> InputItem | None:
+    """One input of a delivery as :func:`scan_delivery` lists it (same format, page files and
+    sha256), or None when it is no longer there.
+
+    Reads only that input, so that looking at a few pages of a delivery costs their file,
+    not a hash of the whole delivery. A name shown with ``\\xNN`` escapes (not UTF-8) cannot
+    be turned back into a path: then the whole delivery is scanned.
+    """
+    root = Path(os.path.abspath(root))
+    if not root.is_dir():
+        return None
+    if relpath == "." or "\\x" in relpath:
+        try:
+            items = scan_delivery(root, is_household).items
+        except InputError:
+            return None
+        return next((i for i in items if i.relpath == relpath), None)
+    walker = _Walker(root, is_household)
+    walker.root_real = os.path.realpath(root)
+    path = root / relpath
+    if os.path.islink(path) and not walker._inside(os.path.realpath(path)):
+        return None  # ingest never reads what a link outside the delivery points at
+    if path.is_dir():
+        walker._walk(str(path), relpath)
+    elif path.is_file():
+        walker._classify(str(path), relpath, [])
+    return next((i for i in walker.items if i.relpath == relpath and not i.problem), None)
+
+
 def _path_key(relpath: str) -> list[list[object]]:
     # Per path segment, so that 'box2/…' sorts before 'box10/…' and '/' has no odd weight.
     return [natural_key(part) for part in relpath.split("/")]

@@ -1,0 +1,516 @@
+"""``esak blanks keep``: a dropped blank page that a reviewer found to hold something goes
+back into its household's e-file.
+
+The page joins the archived document of its section that holds the nearest archived page
+before it (else the next one after it; a section with no document gets a new one). That
+document is built again from the delivery as ingest builds it (:func:`tasks.build_document`:
+the same OCR, the same PDF/A check), and replaces the old file at the same archive path.
+The old file's path, sha256, size and pages are kept on record (``superseded_documents``),
+the run in the audit log.
+
+Nothing is lost if esak is killed at any point. The new PDF is built under ``tmp/``; the old
+file is hard-linked there and ``keep.journal`` names both before anything in the archive
+changes; the files are swapped just before the index transaction commits. The next
+``blanks keep`` reads the journal: if the index does not record the new version, the old
+bytes go back where they were; if it does, the leftovers are removed. Between the swap and
+the commit (microseconds, as with ingest's moves into the archive) the archive is ahead of
+the index until that recovery has run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esak.errors import (
+    DependencyError,
+    DiskFullError,
+    InputError,
+    ProblemsError,
+    UsageError,
+)
+from esak.faults import fault
+from esak.index.audit import now, recorded_run
+from esak.index.db import Index
+from esak.migrate.delivery import find_item, sha256_file
+from esak.migrate.executor import Pool
+from esak.migrate.ingest import PAGE_TIMEOUT_S
+from esak.migrate.tasks import DocumentResult, DocumentTask, build_document
+from esak.profiles import Profile
+from esak.workspace import Workspace
+
+__all__ = ["KEPT_REASON", "KeepResult", "keep_pages", "recover_keep"]
+
+#: The reason recorded on a page that was blank and kept: also how a rerun recognises it.
+KEPT_REASON = "blank page kept after review"
+
+_JOURNAL = "keep.journal"
+
+
+@dataclass
+class KeepResult:
+    site: str
+    file: str
+    delivery: int
+    run_id: int
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    already_kept: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "file": self.file,
+            "delivery": self.delivery,
+            "run_id": self.run_id,
+            "kept": self.kept,
+            "already_kept": self.already_kept,
+            "documents": self.documents,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class _File:
+    id: int
+    delivery: int
+    delivery_path: str
+    relpath: str
+    format: str
+    sha256: str | None
+    page_count: int
+
+
+@dataclass
+class _Target:
+    """One document to build again (``document_id``), or a new one for a section without."""
+
+    household: str
+    volume: int
+    document_id: int | None
+    old: dict[str, Any] | None
+    pages: list[int]
+    kept: list[int] = field(default_factory=list)
+    result: DocumentResult | None = None
+    path: str | None = None
+
+
+def keep_pages(
+    workspace: Workspace,
+    profile: Profile,
+    file: str,
+    pages: Sequence[int],
+    *,
+    delivery: int | None = None,
+) -> KeepResult:
+    """Turn the dropped blank pages ``pages`` (counted from 1) of input ``file`` into content.
+
+    Holds the workspace lock; first finishes what a killed earlier run left. Running it
+    again for pages already kept changes nothing and says so.
+    """
+    if not pages:
+        raise UsageError("name at least one page with --page N", "esak blanks keep --help")
+    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+        notes = recover_keep(workspace, index)
+        options = {"file": file, "pages": list(pages), "delivery": delivery}
+        with recorded_run(index, "blanks keep", profile.key, options) as record:
+            source = _input_file(index, profile.key, file, delivery)
+            targets, already = _targets(index, profile.key, source, sorted(set(pages)))
+            result = KeepResult(profile.key, source.relpath, source.delivery, record.id)
+            result.notes = notes
+            result.already_kept = already
+            if targets:
+                work = workspace.tmp_dir / f"keep-{record.id}"
+                try:
+                    _build(workspace, profile, source, targets, work)
+                    _commit(workspace, index, profile.key, source, targets, record.id, work)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                result.kept, result.documents = _report(index, source, targets)
+            elif already:
+                result.notes.append("nothing to do: the page(s) were kept before")
+            return result
+
+
+# --- what to do ---------------------------------------------------------------------------
+
+
+def _input_file(index: Index, site: str, relpath: str, delivery: int | None) -> _File:
+    sql = (
+        "SELECT f.id, f.delivery_id, d.path, f.relpath, f.format, f.sha256, f.page_count, "
+        "f.outcome FROM input_files f JOIN deliveries d ON d.id = f.delivery_id "
+        "WHERE f.site = ? AND f.relpath = ?"
+    )
+    params: list[Any] = [site, relpath]
+    if delivery is not None:
+        sql += " AND f.delivery_id = ?"
+        params.append(delivery)
+    rows = index.db.execute(sql + " ORDER BY f.id", params).fetchall()
+    listed = f"use the file as `esak blanks --site {site} --json` lists it"
+    if not rows:
+        where = f" of delivery {delivery}" if delivery is not None else ""
+        raise UsageError(f"site {site} has no input file {relpath!r}{where}", listed)
+    ingested = [r for r in rows if r[7] == "ingested"]
+    if not ingested:
+        raise UsageError(
+            f"{relpath} was not ingested ({rows[-1][7]}): it has no dropped pages", listed
+        )
+    deliveries = sorted({r[1] for r in ingested})
+    if len(deliveries) > 1:
+        raise UsageError(
+            f"{relpath} is in deliveries {', '.join(map(str, deliveries))} of site {site}",
+            "name one with --delivery ID",
+        )
+    # The same name ingested twice (its content changed in between): the latest is current.
+    return _File(*ingested[-1][:7])
+
+
+def _targets(
+    index: Index, site: str, source: _File, pages: list[int]
+) -> tuple[list[_Target], list[dict[str, Any]]]:
+    """The documents the pages go into, after checking every page; nothing is built before."""
+    db = index.db
+    listed = f"only pages that `esak blanks --site {site}` lists can be kept"
+    already: list[dict[str, Any]] = []
+    wanted: list[tuple[int, str, int]] = []
+    for number in pages:
+        if not 1 <= number <= source.page_count:
+            raise UsageError(
+                f"{source.relpath} has {source.page_count} page(s): there is no page {number}",
+                "pages count from 1, as on the review sheet (S. 7 = --page 7)",
+            )
+        outcome, household, volume, reason, doc = db.execute(
+            "SELECT p.outcome, p.household, p.volume, p.reason, d.path FROM pages p "
+            "LEFT JOIN documents d ON d.id = p.document_id "
+            "WHERE p.file_id = ? AND p.page_index = ?",
+            [source.id, number - 1],
+        ).fetchone()
+        if outcome == "archived" and reason == KEPT_REASON:
+            already.append({"file": source.relpath, "index": number - 1, "page": number,
+                            "household": household, "volume": volume, "document": doc})  # fmt: skip
+            continue
+        if outcome != "blank":
+            raise UsageError(
+                f"page {number} of {source.relpath} is not a dropped blank page "
+                f"(it is recorded as {outcome})",
+                listed,
+            )
+        if household is None:
+            raise ProblemsError(
+                f"page {number} of {source.relpath} lies before the first cover sheet of the "
+                "batch: the page belongs to no household",
+                "it must be clarified which household's file it belongs to; then scan it "
+                "again behind that household's cover sheet and ingest the new batch",
+            )
+        wanted.append((number - 1, household, volume))
+
+    targets: dict[Any, _Target] = {}
+    for page, household, volume in wanted:
+        section = db.execute(
+            "SELECT id, cover_page, found_pages FROM sections WHERE file_id = ? "
+            "AND household = ? AND volume = ? AND COALESCE(cover_page + 1, 0) <= ? "
+            "AND COALESCE(cover_page + 1, 0) + found_pages > ?",
+            [source.id, household, volume, page, page],
+        ).fetchone()
+        if section is None:
+            raise ProblemsError(
+                f"page {page + 1} of {source.relpath} belongs to no household section",
+                "it must be clarified which household's file it belongs to; then scan it "
+                "again behind that household's cover sheet and ingest the new batch",
+            )
+        first = 0 if section[1] is None else section[1] + 1
+        last = first + section[2] - 1
+        # The document that holds the nearest archived page before it, else after it.
+        near = db.execute(
+            "SELECT document_id FROM pages WHERE file_id = ? AND outcome = 'archived' "
+            "AND document_id IS NOT NULL AND page_index BETWEEN ? AND ? "
+            "ORDER BY page_index < ? DESC, ABS(page_index - ?) LIMIT 1",
+            [source.id, first, last, page, page],
+        ).fetchone()
+        key: Any = near[0] if near else ("new", section[0])
+        if key not in targets:
+            targets[key] = _target(index, household, volume, near[0] if near else None)
+        targets[key].kept.append(page)
+        targets[key].pages = sorted({*targets[key].pages, page})
+    return list(targets.values()), already
+
+
+def _target(index: Index, household: str, volume: int, document_id: int | None) -> _Target:
+    if document_id is None:
+        return _Target(household, volume, None, None, [])
+    path, pages, size, sha256, text_chars = index.db.execute(
+        "SELECT path, pages, size, sha256, text_chars FROM documents WHERE id = ?", [document_id]
+    ).fetchone()
+    old = {"path": path, "pages": pages, "size": size, "sha256": sha256, "text_chars": text_chars}
+    indexes = [
+        r[0]
+        for r in index.db.execute(
+            "SELECT page_index FROM pages WHERE document_id = ? ORDER BY document_page",
+            [document_id],
+        )
+    ]
+    return _Target(household, volume, document_id, old, indexes, path=path)
+
+
+# --- building -----------------------------------------------------------------------------
+
+
+def _build(
+    workspace: Workspace, profile: Profile, source: _File, targets: list[_Target], work: Path
+) -> None:
+    """Each document OCR'd again from the delivery, in a worker process as ingest does it."""
+    item = find_item(Path(source.delivery_path), source.relpath, profile.is_household)
+    where = f"{source.delivery_path}/{source.relpath}"
+    if item is None:
+        raise InputError(
+            f"{where} is no longer in the delivery: the page cannot be taken from it",
+            "put the delivery folder back where it was ingested from, unchanged",
+        )
+    if item.sha256 != source.sha256:
+        raise InputError(
+            f"{where} has changed since it was ingested (sha256 differs)",
+            f"restore the file as it was delivered (sha256 {source.sha256})",
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    pool = Pool(workers=1)
+    try:
+        for target in targets:
+            task = DocumentTask(
+                key=f"{source.relpath}#keep",
+                source=str(item.path),
+                format=source.format,
+                files=item.files or None,
+                pages=tuple(target.pages),
+                languages=tuple(profile.ocr_languages),
+                tmp_dir=str(work),
+                title=f"{target.household} Band {target.volume}",
+                timeout=PAGE_TIMEOUT_S,
+            )
+            try:
+                result = pool.submit(build_document, task).result()
+            except BrokenProcessPool as exc:
+                raise InputError(
+                    f"the document of {source.relpath} could not be built again: "
+                    "the worker process died (crash or out of memory)",
+                    "nothing was changed; run the same command again",
+                ) from exc
+            if result.fatal == "disk-full":
+                raise DiskFullError(result.error or "", "free space, then run again")
+            if result.fatal:
+                raise DependencyError(result.error or "", "install what is missing (make demo)")
+            if result.error or result.output is None:
+                raise InputError(
+                    f"the document of {source.relpath} could not be built again: {result.error}",
+                    "nothing was changed; run the same command again, or report it",
+                )
+            target.result = result
+    finally:
+        pool.close()
+
+
+# --- committing ---------------------------------------------------------------------------
+
+
+def _journal_path(workspace: Workspace) -> Path:
+    return workspace.root / _JOURNAL
+
+
+def _commit(
+    workspace: Workspace,
+    index: Index,
+    site: str,
+    source: _File,
+    targets: list[_Target],
+    run_id: int,
+    work: Path,
+) -> None:
+    """One transaction; the archive files are swapped just before it commits."""
+    archive = workspace.archive_dir
+    swaps: list[tuple[_Target, Path, Path, Path | None]] = []
+    swapped: list[tuple[Path, Path | None]] = []
+    try:
+        with index.transaction() as db:
+            for target in targets:
+                result = target.result
+                assert result is not None and result.output is not None
+                if target.document_id is None:
+                    seq = db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents "
+                        "WHERE site = ? AND household = ? AND volume = ?",
+                        [site, target.household, target.volume],
+                    ).fetchone()[0]
+                    # Only validated household numbers and integers make up the path.
+                    rel = f"{site}/{target.household}/band-{target.volume:02d}/{seq:04d}.pdf"
+                    target.path = rel
+                    row = {
+                        "site": site, "household": target.household, "volume": target.volume,
+                        "seq": seq, "doc_type": None, "path": rel, "pages": result.pages,
+                        "size": result.size, "sha256": result.sha256, "pdfa": result.pdfa,
+                        "text_chars": result.text_chars, "file_id": source.id,
+                        "created_at": now(),
+                    }  # fmt: skip
+                    target.document_id = int(db["documents"].insert(row).last_pk)
+                    backup = None
+                else:
+                    assert target.old is not None and target.path is not None
+                    db["superseded_documents"].insert(
+                        {
+                            "document_id": target.document_id,
+                            **{k: target.old[k] for k in ("path", "sha256", "size", "pages")},
+                            "text_chars": target.old["text_chars"],
+                            "superseded_at": now(),
+                            "run_id": run_id,
+                            "reason": f"{KEPT_REASON}: {source.relpath} page(s) "
+                            + ", ".join(str(p + 1) for p in target.kept),
+                        }
+                    )
+                    db.execute(
+                        "UPDATE documents SET pages = ?, size = ?, sha256 = ?, pdfa = ?, "
+                        "text_chars = ? WHERE id = ?",
+                        [result.pages, result.size, result.sha256, result.pdfa,
+                         result.text_chars, target.document_id],
+                    )  # fmt: skip
+                    backup = work / f"old-{target.document_id}.pdf"
+                    _link(archive / target.path, backup)
+                for page in target.kept:
+                    db.execute(
+                        "UPDATE pages SET outcome = 'archived', document_id = ?, reason = ? "
+                        "WHERE file_id = ? AND page_index = ? AND outcome = 'blank'",
+                        [target.document_id, KEPT_REASON, source.id, page],
+                    )
+                for position, page in enumerate(target.pages, 1):
+                    db.execute(
+                        "UPDATE pages SET document_page = ? WHERE file_id = ? AND page_index = ?",
+                        [position, source.id, page],
+                    )
+                swaps.append((target, Path(result.output), archive / target.path, backup))
+            _write_journal(workspace, run_id, swaps)
+            fault("keep-journal")
+            for _, new, final, backup in swaps:
+                final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.replace(new, final)
+                swapped.append((final, backup))
+            fault("keep-swapped")
+    except BaseException:
+        # Rolled back: the old files go back, a new document's file leaves the archive.
+        for final, backup in reversed(swapped):
+            if backup is not None:
+                os.replace(backup, final)
+            else:
+                final.unlink(missing_ok=True)
+        raise
+    finally:
+        # Committed, or rolled back and undone: either way the archive agrees with the index.
+        _journal_path(workspace).unlink(missing_ok=True)
+
+
+def _link(file: Path, backup: Path) -> None:
+    """The old archive file's bytes kept under tmp/: a second name for the same file, or a
+    copy where the file system has no hard links."""
+    try:
+        os.link(file, backup)
+    except OSError:
+        shutil.copy2(file, backup)
+        with open(backup, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _write_journal(
+    workspace: Workspace, run_id: int, swaps: list[tuple[_Target, Path, Path, Path | None]]
+) -> None:
+    entries = [
+        {
+            "path": target.path,
+            "old_sha256": target.old["sha256"] if target.old else None,
+            "new_sha256": target.result.sha256 if target.result else None,
+            "new": str(new),
+            "backup": str(backup) if backup else None,
+        }
+        for target, new, _, backup in swaps
+    ]
+    fd = os.open(_journal_path(workspace), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"run_id": run_id, "entries": entries}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def recover_keep(workspace: Workspace, index: Index) -> list[str]:
+    """After a killed ``blanks keep``: the archive back in line with the index, tmp/ cleared.
+
+    The index decides: a document whose recorded sha256 is the new version's was committed;
+    any other gets its old bytes back (or, if it was new, leaves the archive).
+    """
+    notes: list[str] = []
+    path = _journal_path(workspace)
+    if path.exists():
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            entries = []  # torn while written: nothing had been swapped yet
+        restored = 0
+        for entry in entries:
+            rel = entry["path"]
+            row = index.db.execute("SELECT sha256 FROM documents WHERE path = ?", [rel]).fetchone()
+            if row is not None and row[0] == entry["new_sha256"]:
+                continue  # committed
+            target = workspace.archive_dir / rel
+            backup = Path(entry["backup"]) if entry["backup"] else None
+            if backup is None:
+                if row is None and target.is_file():
+                    target.unlink()
+                    restored += 1
+            elif backup.is_file() and (
+                not target.is_file() or sha256_file(target) != entry["old_sha256"]
+            ):
+                os.replace(backup, target)
+                restored += 1
+        path.unlink(missing_ok=True)
+        if restored:
+            notes.append(
+                f"restored {restored} archive file(s) that a killed `blanks keep` had replaced "
+                "before its change was recorded"
+            )
+    for leftover in workspace.tmp_dir.glob("keep-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return notes
+
+
+# --- the answer -------------------------------------------------------------------------
+
+
+def _report(
+    index: Index, source: _File, targets: list[_Target]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    kept: list[dict[str, Any]] = []
+    documents: list[dict[str, Any]] = []
+    for target in targets:
+        assert target.result is not None
+        for page in target.kept:
+            (position,) = index.db.execute(
+                "SELECT document_page FROM pages WHERE file_id = ? AND page_index = ?",
+                [source.id, page],
+            ).fetchone()
+            kept.append({"file": source.relpath, "index": page, "page": page + 1,
+                         "household": target.household, "volume": target.volume,
+                         "document": target.path, "document_page": position})  # fmt: skip
+        documents.append(
+            {
+                "path": target.path,
+                "household": target.household,
+                "volume": target.volume,
+                "new": target.old is None,
+                "pages_before": target.old["pages"] if target.old else 0,
+                "pages": target.result.pages,
+                "sha256_before": target.old["sha256"] if target.old else None,
+                "sha256": target.result.sha256,
+            }
+        )
+    return kept, documents

@@ -31,6 +31,41 @@ def rules() -> DefaultRules:
     return DefaultRules()
 
 
+#: The user root-run tests drop to where a test needs permissions to mean something (CI runs
+#: as root, and root may read anything).
+UNPRIVILEGED = 65534  # nobody
+
+
+def as_unprivileged(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run ``argv`` as an ordinary user: as it is when we are one, through ``setpriv`` when
+    we are root. Never skipped: a missing setpriv fails the test."""
+    if os.geteuid() == 0:
+        argv = [
+            "setpriv",
+            f"--reuid={UNPRIVILEGED}",
+            f"--regid={UNPRIVILEGED}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            *argv,
+        ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture
+def open_tmp():
+    """A temporary folder that an unprivileged user may enter (pytest's own is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="esak-test-"))
+    path.chmod(0o755)
+    yield path
+    for sub in path.rglob("*"):
+        if sub.is_dir():
+            sub.chmod(0o755)
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def sample(*parts: str) -> Path:
     path = SAMPLES.joinpath(*parts)
     if not path.exists():

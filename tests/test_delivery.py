@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from esak.migrate.delivery import (
     scan_delivery,
     sha256_file,
 )
+from tests.conftest import as_unprivileged
 
 HH = "95401BG0000101"
 HH2 = "95401BG0000102"
@@ -410,45 +413,60 @@ def test_named_pipe_is_not_read(tmp_path):
     assert items["pipe.pdf"].problem.startswith("not a regular file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
-def test_unreadable_files_and_folders(tmp_path):
-    write_pdf(tmp_path / "ok.pdf")
-    locked = write_pdf(tmp_path / "locked.pdf")
-    locked_tiff = write_tiff(tmp_path / "locked.tif", frames=2)
-    write_png(tmp_path / "pages" / "p1.png")
-    locked_page = write_png(tmp_path / "pages" / "p2.png")
-    locked_dir = tmp_path / "closed"
+_SCAN_AS_USER = """
+import json, re, sys
+from esak.errors import InputError
+from esak.migrate.delivery import scan_delivery
+try:
+    result = scan_delivery(sys.argv[1], lambda t: re.fullmatch(r"\\d{5}BG\\d{7}", t) is not None)
+except InputError as exc:
+    print(json.dumps({"error": str(exc), "remedy": exc.remedy}))
+else:
+    print(json.dumps({i.relpath: [i.format, i.problem, i.sha256] for i in result.items}))
+"""
+
+
+def _scan_unprivileged(root: Path) -> dict:
+    """The delivery scanned by an ordinary user (root, as in CI, may read any file)."""
+    done = as_unprivileged([sys.executable, "-c", _SCAN_AS_USER, str(root)])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_unreadable_files_and_folders(open_tmp):
+    root = open_tmp
+    write_pdf(root / "ok.pdf")
+    locked = write_pdf(root / "locked.pdf")
+    locked_tiff = write_tiff(root / "locked.tif", frames=2)
+    write_png(root / "pages" / "p1.png")
+    locked_page = write_png(root / "pages" / "p2.png")
+    locked_dir = root / "closed"
     write_pdf(locked_dir / "inner.pdf")
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     for path in (locked, locked_tiff, locked_page):
         path.chmod(0)
     locked_dir.chmod(0)
-    try:
-        items = by_rel(scan(tmp_path))
-    finally:
-        for path in (locked, locked_tiff, locked_page):
-            path.chmod(0o644)
-        locked_dir.chmod(0o755)
-    assert items["ok.pdf"].problem is None
-    assert items["locked.pdf"].problem == "cannot be read (permission denied)"
-    assert items["locked.pdf"].sha256 is None
-    assert items["locked.tif"].format == "tiff"
-    assert items["locked.tif"].problem == "cannot be read (permission denied)"
-    assert items["pages"].problem == "cannot be read (permission denied): p2.png"
-    assert items["pages"].sha256 is None
-    assert items["closed"].problem == "cannot be read (permission denied)"
+    items = _scan_unprivileged(root)
+    assert items["ok.pdf"][1] is None
+    assert items["locked.pdf"][1] == "cannot be read (permission denied)"
+    assert items["locked.pdf"][2] is None
+    assert items["locked.tif"][0] == "tiff"
+    assert items["locked.tif"][1] == "cannot be read (permission denied)"
+    assert items["pages"][1] == "cannot be read (permission denied): p2.png"
+    assert items["pages"][2] is None
+    assert items["closed"][1] == "cannot be read (permission denied)"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
-def test_unreadable_root_is_an_input_error(tmp_path):
-    root = tmp_path / "delivery"
+def test_unreadable_root_is_an_input_error(open_tmp):
+    root = open_tmp / "delivery"
     write_pdf(root / "batch.pdf")
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     root.chmod(0)
-    try:
-        with pytest.raises(InputError, match="permission denied") as err:
-            scan(root)
-    finally:
-        root.chmod(0o755)
-    assert err.value.remedy
+    answer = _scan_unprivileged(root)
+    assert "permission denied" in answer["error"]
+    assert answer["remedy"]
 
 
 # --- names --------------------------------------------------------------------------------

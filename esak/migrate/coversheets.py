@@ -99,16 +99,7 @@ def write_coversheets(
         )
     sheets = _sheets(index, profile, households)
     pdf = pikepdf.new()
-    # Base-14 fonts, not embedded; WinAnsi holds the umlauts of Schöppingen and Südlohn.
-    font = dict(
-        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, Encoding=pikepdf.Name.WinAnsiEncoding
-    )
-    fonts = pdf.make_indirect(
-        pikepdf.Dictionary(
-            F1=pikepdf.Dictionary(BaseFont=pikepdf.Name.Helvetica, **font),
-            F2=pikepdf.Dictionary(BaseFont=pikepdf.Name("/Helvetica-Bold"), **font),
-        )
-    )
+    fonts = standard_fonts(pdf)
     for household, volume, of in sheets:
         text = f"ESAK1;{profile.key};{household};{volume};0"
         ops = _page(profile, household, volume, of, text, symbology)
@@ -196,6 +187,20 @@ def _page(profile: Profile, household: str, volume: int, of: int, text: str, sym
     ops.append(([], pikepdf.Operator("S")))
     _text(ops, f"{symbology}: {text}", "F1", 8, 282, x_mm=20)
     return ops
+
+
+def standard_fonts(pdf: pikepdf.Pdf) -> pikepdf.Object:
+    """The font resources "F1" (Helvetica) and "F2" (Helvetica-Bold) of ``pdf``: base-14
+    fonts, not embedded; WinAnsi holds the umlauts of Schöppingen and Südlohn."""
+    font = dict(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, Encoding=pikepdf.Name.WinAnsiEncoding
+    )
+    return pdf.make_indirect(
+        pikepdf.Dictionary(
+            F1=pikepdf.Dictionary(BaseFont=pikepdf.Name.Helvetica, **font),
+            F2=pikepdf.Dictionary(BaseFont=pikepdf.Name("/Helvetica-Bold"), **font),
+        )
+    )
 
 
 def text_width(s: str, font: str, pt: float) -> float:

@@ -51,6 +51,11 @@ __all__ = ["KEPT_REASON", "KeepResult", "keep_pages", "recover_keep"]
 KEPT_REASON = "blank page kept after review"
 
 _JOURNAL = "keep.journal"
+#: What to do with a blank page that belongs to no household.
+_CLARIFY = (
+    "it must be clarified which household's file it belongs to; then scan it again behind "
+    "that household's cover sheet and ingest the new batch"
+)
 
 
 @dataclass
@@ -206,8 +211,7 @@ def _targets(
             raise ProblemsError(
                 f"page {number} of {source.relpath} lies before the first cover sheet of the "
                 "batch: the page belongs to no household",
-                "it must be clarified which household's file it belongs to; then scan it "
-                "again behind that household's cover sheet and ingest the new batch",
+                _CLARIFY,
             )
         wanted.append((number - 1, household, volume))
 
@@ -222,8 +226,7 @@ def _targets(
         if section is None:
             raise ProblemsError(
                 f"page {page + 1} of {source.relpath} belongs to no household section",
-                "it must be clarified which household's file it belongs to; then scan it "
-                "again behind that household's cover sheet and ingest the new batch",
+                _CLARIFY,
             )
         first = 0 if section[1] is None else section[1] + 1
         last = first + section[2] - 1

@@ -30,7 +30,7 @@ import pikepdf
 from esak.atomic import write_atomic
 from esak.errors import ExitCode, InputError
 from esak.index.db import Index
-from esak.migrate.coversheets import text_width, wrap_text
+from esak.migrate.coversheets import standard_fonts, text_width, wrap_text
 from esak.migrate.delivery import find_item
 from esak.migrate.inspect import LimitedReader, ReaderDied
 from esak.migrate.pages import PageSource, open_pages
@@ -284,15 +284,7 @@ Ops = list[tuple[list[Any], pikepdf.Operator]]
 
 def _sheet_pdf(review: BlankReview, tiles: list[tuple[bytes, int, int] | None]) -> pikepdf.Pdf:
     pdf = pikepdf.new()
-    font = dict(
-        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, Encoding=pikepdf.Name.WinAnsiEncoding
-    )
-    fonts = pdf.make_indirect(
-        pikepdf.Dictionary(
-            F1=pikepdf.Dictionary(BaseFont=pikepdf.Name.Helvetica, **font),
-            F2=pikepdf.Dictionary(BaseFont=pikepdf.Name("/Helvetica-Bold"), **font),
-        )
-    )
+    fonts = standard_fonts(pdf)
     count = len(review.pages)
     sheets = max(1, math.ceil(count / TILES_PER_SHEET))
     where = f"Lieferung {review.delivery}" if review.delivery is not None else review.site_name

@@ -5,7 +5,7 @@ Run: ``.venv/bin/python benchmarks/bench_ingest.py`` (about 20 minutes on 2 core
 and temp-disk check of one 500-page batch file.
 
 What runs, one after the other, on the same generated delivery
-(``esak.migrate.generator.generate_delivery``: 300 dpi grey and bilevel pages, cover sheets,
+(``esak.synthetic.generate_delivery``: 300 dpi grey and bilevel pages, cover sheets,
 separators, blank back sides; PDF batches, a G4 TIFF, a folder of PNG/JPEG pages, a
 household PDF):
 
@@ -90,7 +90,7 @@ import img2pdf
 import pikepdf
 from PIL import Image
 
-from esak.migrate.generator import GeneratedDelivery, generate_delivery
+from esak.synthetic import GeneratedDelivery, generate_delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

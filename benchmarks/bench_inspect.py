@@ -28,10 +28,10 @@ import esak.migrate.classify as classify
 from esak.errors import InputError
 from esak.migrate.blank import BlankVerdict, blank_verdict
 from esak.migrate.classify import classify_page
-from esak.migrate.generator import generate_delivery
 from esak.migrate.inspect import inspect_path
 from esak.migrate.pages import open_pages
 from esak.profiles import load_profile
+from esak.synthetic import generate_delivery
 from esak.synthetic.backsides import write_corpus
 
 DPIS = (300, 200)

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from esak.index.db import Index
-from esak.index.synthetic import Shape, populate
 from esak.profiles import load_all, load_profile
+from esak.synthetic.index import Shape, populate
 from esak.verify.fixity import Level
 from esak.verify.rollout import rollout_status
 from esak.verify.site import build_report

@@ -698,7 +698,7 @@ def demo(output: Path, households: int, seed: int, as_json: bool) -> None:
 
     Example: esak demo -o /tmp/esak-demo
     """
-    from esak.demo import run_demo
+    from esak.synthetic.demo import run_demo
 
     result = run_demo(output, households=households, seed=seed)
     if as_json:

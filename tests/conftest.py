@@ -93,7 +93,7 @@ def e2e_ingest(tmp_path_factory):
     from click.testing import CliRunner
 
     from esak.cli import cli
-    from esak.migrate.generator import generate_delivery
+    from esak.synthetic import generate_delivery
 
     root = tmp_path_factory.mktemp("e2e")
     truth = generate_delivery(root / "sample", households=4, seed=2, dpi=200)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from esak.cli import cli
 from esak.errors import ExitCode
-from esak.migrate.generator import render_blank_page, render_cover_sheet
+from esak.synthetic import render_blank_page, render_cover_sheet
 from esak.verify.blanks import TILES_PER_SHEET
 from tests.conftest import write_pdf
 

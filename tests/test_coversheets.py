@@ -16,10 +16,11 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
+from esak import synthetic as generator
 from esak.errors import InputError
 from esak.index.db import Index
 from esak.index.expected import import_expected
-from esak.migrate import barcodes, generator
+from esak.migrate import barcodes
 from esak.migrate.barcodes import read_barcodes
 from esak.migrate.classify import PageKind, classify_page
 from esak.migrate.coversheets import BARCODE_TOP_MM, write_coversheets

@@ -17,7 +17,7 @@ import zxingcpp
 from PIL import Image, ImageSequence
 from scipy import ndimage
 
-from esak.migrate.generator import (
+from esak.synthetic import (
     CONTENT_KINDS,
     SYMBOLOGIES,
     GeneratedDelivery,

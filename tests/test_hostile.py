@@ -26,9 +26,9 @@ import pytest
 from PIL import Image
 
 from esak.migrate.barcodes import barcode_modules
-from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
 from esak.migrate.plan import ORPHAN_REASON
 from esak.profiles import load_profile
+from esak.synthetic import random_person, render_content_page, render_cover_sheet
 from tests.conftest import PEAK_LIMIT_KIB, pdf_bytes, run_with_peak
 from tests.test_pages import _bomb_png
 

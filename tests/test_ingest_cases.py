@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from esak.cli import cli
-from esak.migrate.generator import random_person, render_content_page, render_cover_sheet
+from esak.synthetic import random_person, render_content_page, render_cover_sheet
 from tests.conftest import osd_rotation, pdf_bytes, sample
 from tests.test_pages import _bomb_png
 

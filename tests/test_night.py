@@ -22,7 +22,7 @@ import pikepdf
 import pytest
 
 from esak.errors import ExitCode
-from esak.migrate.generator import (
+from esak.synthetic import (
     random_person,
     render_blank_page,
     render_content_page,

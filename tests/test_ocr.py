@@ -16,7 +16,6 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from esak.migrate.generator import random_person, render_content_page
 from esak.migrate.ocr import (
     NotScanned,
     _overlay_matrix,
@@ -27,6 +26,7 @@ from esak.migrate.ocr import (
     scanned_image,
 )
 from esak.migrate.tasks import DocumentTask, build_document
+from esak.synthetic import random_person, render_content_page
 from esak.verify.fixity import pdf_problem
 from tests.conftest import osd_rotation, write_pdf
 

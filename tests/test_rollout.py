@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from esak.cli import cli
 from esak.errors import ExitCode
 from esak.index.db import Index
-from esak.index.synthetic import Shape, populate
+from esak.synthetic.index import Shape, populate
 from esak.workspace import Workspace
 
 SMALL = Shape(households=6, documents_per_household=2, pages_per_document=3,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from esak.errors import InputError
-from esak.migrate.generator import GeneratedDelivery, generate_delivery
 from esak.migrate.inspect import inspect_path
 from esak.profiles import Profile, load_profile
+from esak.synthetic import GeneratedDelivery, generate_delivery
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from PIL import Image
 
 from esak.cli import cli
 from esak.errors import ExitCode
-from esak.migrate.generator import (
+from esak.synthetic import (
     random_person,
     render_blank_page,
     render_content_page,

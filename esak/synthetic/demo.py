@@ -13,9 +13,9 @@ from typing import Any
 
 from esak.index.db import Index
 from esak.index.expected import expected_households, import_expected
-from esak.migrate.generator import GeneratedDelivery, generate_delivery
 from esak.migrate.ingest import IngestReport, ingest_delivery
 from esak.profiles import load_profile
+from esak.synthetic.delivery import GeneratedDelivery, generate_delivery
 from esak.verify.export import write_report
 from esak.verify.fixity import Level
 from esak.verify.html import site_report_html

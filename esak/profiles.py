@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from esak.errors import ConfigError
+from esak.vocabulary import BlankPolicy
 
 ENV_PROFILES = "ESAK_PROFILES"
 DEFAULT_HOUSEHOLD_PATTERN = r"^\d{5}BG\d{7}$"
 
 KINDS = ("municipality", "district")
 DEPARTMENTS = ("SGB II", "SGB XII")
-BLANK_PAGE_POLICIES = ("drop", "keep")
+BLANK_PAGE_POLICIES = tuple(BlankPolicy)
 UNPLANNED = "unplanned"
 
 _KEY_RE = re.compile(r"[a-z][a-z0-9_-]*")

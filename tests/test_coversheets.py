@@ -23,8 +23,8 @@ from esak.index.expected import import_expected
 from esak.migrate import barcodes
 from esak.migrate.barcodes import read_barcodes
 from esak.migrate.classify import PageKind, classify_page
+from esak.migrate.codes import find_text_covers
 from esak.migrate.coversheets import BARCODE_TOP_MM, write_coversheets
-from esak.migrate.tasks import find_text_covers
 from esak.profiles import Profile, load_profile
 
 H1, H2, H3 = "95401BG0000101", "95401BG0000102", "95401BG0000103"

@@ -4,7 +4,7 @@ One A4 page per expected household and volume, as a vector PDF: bars and text st
 any printer, and the file embeds no font or image. The barcode holds the structured form
 ``ESAK1;<site>;<household>;<volume>;0`` (CONTRACT §4; 0 because nobody counts the pages in
 advance). The household number is also printed large, so that ingest's OCR fallback
-(:func:`esak.migrate.tasks.find_text_covers`) can read a sheet whose code is damaged.
+(:func:`esak.migrate.codes.find_text_covers`) can read a sheet whose code is damaged.
 No person's name is ever printed: cover sheets lie about in stacks at the scanning service.
 """
 
@@ -22,6 +22,7 @@ from esak.atomic import write_atomic
 from esak.errors import InputError
 from esak.index.db import Index
 from esak.migrate.barcodes import barcode_modules
+from esak.migrate.codes import COVER_TITLE, cover_code, household_label
 from esak.profiles import Profile
 
 __all__ = ["SYMBOLOGIES", "CoversheetResult", "write_coversheets"]
@@ -101,7 +102,7 @@ def write_coversheets(
     pdf = pikepdf.new()
     fonts = standard_fonts(pdf)
     for household, volume, of in sheets:
-        text = f"ESAK1;{profile.key};{household};{volume};0"
+        text = cover_code(profile.key, household, volume)
         ops = _page(profile, household, volume, of, text, symbology)
         page = pdf.add_blank_page(page_size=(PAGE_W, PAGE_H))
         page.obj.Resources = pikepdf.Dictionary(Font=fonts)
@@ -165,11 +166,11 @@ def _page(profile: Profile, household: str, volume: int, of: int, text: str, sym
     _text(ops, "Jobcenter im Kreis Borken", "F2", 12, 18, x_mm=20)
     _text(ops, f"Standort {name} · E-Sozialakte · Digitalisierung", "F1", 9, 24, x_mm=20)
     _rect(ops, 20 * MM, 28 * MM, 170 * MM, 0.5 * MM)
-    _text(ops, "AKTENDECKBLATT", "F2", 34, 50)
+    _text(ops, COVER_TITLE, "F2", 34, 50)
     _text(ops, "Bitte vor die erste Seite des Bandes legen", "F1", 11, 60)
     y = _barcode(ops, text, symbology) / MM
     # Shrunk only for numbers far longer than the default layout, which would not fit at 28 pt.
-    label = f"BG-Nummer: {household}"
+    label = household_label(household)
     _text(ops, label, "F2", min(28.0, 170 * MM / text_width(label, "F2", 1)), y + 16)
     _text(ops, f"Band {volume} von {of}" if of > 1 else f"Band {volume}", "F2", 22, y + 30)
     _text(ops, f"Standort: {name}", "F1", 16, y + 42)

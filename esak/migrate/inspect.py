@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from esak.errors import InputError
-from esak.migrate.classify import PageClass, SiteRules, classify_page
+from esak.migrate.classify import PageClass, classify_page
+from esak.migrate.codes import SiteRules
 from esak.migrate.pages import PageSource, display_name, open_pages
 from esak.migrate.tasks import CLASSIFY_MEMORY_LIMIT, memory_limit
 

@@ -15,9 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-KINDS = ("cover", "separator", "blank", "content")
-OUTCOMES = ("archived", "cover", "separator", "blank", "quarantined")
-BLANK_PAGE_POLICIES = ("drop", "keep")
+from esak.vocabulary import BlankPolicy, PageKind, PageOutcome
+
+KINDS = tuple(PageKind)
+OUTCOMES = tuple(PageOutcome)
+BLANK_PAGE_POLICIES = tuple(BlankPolicy)
 
 ORPHAN_REASON = (
     "before the first cover sheet of the batch: belongs to no household, "
@@ -72,7 +74,7 @@ class Section:
 
 
 @dataclass
-class PageOutcome:
+class PlannedPage:
     index: int
     outcome: str
     household: str | None
@@ -90,7 +92,7 @@ class QuarantineRange:
 
 @dataclass
 class BatchPlan:
-    pages: list[PageOutcome]
+    pages: list[PlannedPage]
     documents: list[PlannedDocument]
     sections: list[Section]
     quarantine: list[QuarantineRange]
@@ -105,7 +107,7 @@ class _Planner:
 
     def __init__(self, keep_blanks: bool) -> None:
         self.keep_blanks = keep_blanks
-        self.pages: list[PageOutcome] = []
+        self.pages: list[PlannedPage] = []
         self.documents: list[PlannedDocument] = []
         self.sections: list[Section] = []
         #: The section pages currently belong to; None before the first usable cover or
@@ -176,16 +178,16 @@ class _Planner:
     ) -> None:
         if household is None and self.section is not None:
             household, volume = self.section.household, self.section.volume
-        self.pages.append(PageOutcome(index, outcome, household, volume, document, reason))
+        self.pages.append(PlannedPage(index, outcome, household, volume, document, reason))
 
     def set_aside(self, index: int, reason: str) -> None:
         # Pages outside a section carry no household: that is exactly what is unclear.
-        self.pages.append(PageOutcome(index, "quarantined", None, None, None, reason))
+        self.pages.append(PlannedPage(index, PageOutcome.QUARANTINED, None, None, None, reason))
 
     def quarantine_ranges(self) -> list[QuarantineRange]:
         ranges: list[QuarantineRange] = []
         for page in self.pages:
-            if page.outcome != "quarantined":
+            if page.outcome != PageOutcome.QUARANTINED:
                 continue
             reason = page.reason or "set aside"
             last = ranges[-1] if ranges else None
@@ -238,7 +240,7 @@ def plan_batch(
                 if plan.document is not None:
                     plan.pending_type = plan.document.doc_type
                 plan.break_document()
-                plan.record(i, "quarantined", reason=reason)
+                plan.record(i, PageOutcome.QUARANTINED, reason=reason)
             else:
                 plan.set_aside(i, reason)
             continue

@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import resource
 import shutil
 import tempfile
@@ -26,7 +25,8 @@ from PIL import Image
 
 from esak.errors import InputError
 from esak.faults import fault
-from esak.migrate.classify import SiteRules, classify_page
+from esak.migrate.classify import classify_page
+from esak.migrate.codes import SiteRules, find_text_covers
 from esak.migrate.delivery import sha256_file
 from esak.migrate.ocr import (
     MissingProgram,
@@ -162,21 +162,6 @@ class DocumentResult:
         cls, key: str, message: str, fatal: str | None = None, seconds: float = 0.0
     ) -> DocumentResult:
         return cls(key, None, 0, None, 0, None, 0, (), message, fatal, seconds)
-
-
-_COVER_TITLE = re.compile(r"AKTEN\s*DECK\s*BLATT", re.IGNORECASE)
-_COVER_NUMBER = re.compile(r"BG\s*-?\s*Nummer\s*[:.]?\s*([0-9A-Za-z]{6,40})", re.IGNORECASE)
-
-
-def find_text_covers(page_texts: list[str]) -> tuple[tuple[int, str], ...]:
-    """Pages whose OCR text is that of a cover sheet, with the household number printed on it."""
-    found = []
-    for pos, text in enumerate(page_texts):
-        if _COVER_TITLE.search(text):
-            match = _COVER_NUMBER.search(text)
-            if match:
-                found.append((pos, match.group(1)))
-    return tuple(found)
 
 
 def _image_page_pdf(img: Image.Image, dpi: float) -> bytes:

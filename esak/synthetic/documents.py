@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 from PIL import Image, ImageFilter
 
+from esak.migrate.codes import COVER_TITLE, cover_code, household_label
 from esak.synthetic.drawing import A4_MM, Sheet, finish_scan, place_barcode, scanner_look
 
 #: Barcode symbologies of cover sheets and separators, named as in the truth and in esak.
@@ -186,7 +187,7 @@ def cover_text(
 ) -> str:
     """The barcode text of a cover sheet (CONTRACT §4)."""
     if structured:
-        return f"ESAK1;{site};{household};{volume};{declared_pages}"
+        return cover_code(site, household, volume, declared_pages)
     return household
 
 
@@ -220,12 +221,12 @@ def render_cover_sheet(
     sheet.text(20, 15, "Jobcenter im Kreis Borken", font="sans-bold", pt=12)
     sheet.text(20, 21, f"Standort {name} · E-Sozialakte · Digitalisierung", font="sans", pt=9)
     sheet.hline(20, 190, 27, 0.5)
-    sheet.text(105, 40, "AKTENDECKBLATT", font="sans-bold", pt=34, anchor="ma")
+    sheet.text(105, 40, COVER_TITLE, font="sans-bold", pt=34, anchor="ma")
     sheet.text(
         105, 57, "Bitte vor die erste Seite des Bandes legen", font="sans", pt=11, anchor="ma"
     )
     y = place_barcode(sheet, text, symbology, 72)
-    sheet.text(105, y + 10, f"BG-Nummer: {household}", font="mono-bold", pt=26, anchor="ma")
+    sheet.text(105, y + 10, household_label(household), font="mono-bold", pt=26, anchor="ma")
     sheet.text(105, y + 26, f"Band {volume}", font="sans-bold", pt=22, anchor="ma")
     sheet.text(105, y + 40, f"Standort: {name}", font="sans", pt=16, anchor="ma")
     pages_line = f"Seiten bis zum nächsten Deckblatt: {declared_pages}" if declared_pages else ""

@@ -18,8 +18,9 @@ from typing import Any
 
 from esak.index.db import Index
 from esak.profiles import Profile
+from esak.vocabulary import SiteState
 
-STATES = ("unplanned", "planned", "importing", "verified", "live")
+STATES = tuple(SiteState)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class SiteStatus:
     files_set_aside: int = 0
     last_ingest: str | None = None
     last_verification: dict[str, Any] | None = None
-    state: str = "unplanned"
+    state: SiteState = SiteState.UNPLANNED
     overdue: bool = False
     #: what stands between this site and its sign-off, each with what to do about it
     blockers: list[dict[str, str]] = field(default_factory=list)
@@ -78,7 +79,7 @@ class RolloutStatus:
     @property
     def next_site(self) -> SiteStatus | None:
         """The first site in rollout order that is not live yet."""
-        return next((s for s in self.sites if s.state != "live"), None)
+        return next((s for s in self.sites if s.state != SiteState.LIVE), None)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -162,17 +163,19 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
         and (s.last_ingest is None or s.last_verification["at"] >= s.last_ingest)
     )
     if s.last_ingest is None:
-        s.state = "planned" if s.go_live else "unplanned"
+        s.state = SiteState.PLANNED if s.go_live else SiteState.UNPLANNED
     elif not verified:
-        s.state = "importing"
+        s.state = SiteState.IMPORTING
     else:
-        s.state = "live" if s.go_live and s.go_live <= today else "verified"
-    s.overdue = bool(s.go_live and s.go_live <= today and s.state not in ("verified", "live"))
+        s.state = SiteState.LIVE if s.go_live and s.go_live <= today else SiteState.VERIFIED
+    s.overdue = bool(
+        s.go_live and s.go_live <= today and s.state not in (SiteState.VERIFIED, SiteState.LIVE)
+    )
 
     def block(reason: str, action: str) -> None:
         s.blockers.append({"reason": reason, "action": action})
 
-    if s.state in ("verified", "live"):
+    if s.state in (SiteState.VERIFIED, SiteState.LIVE):
         return
     if s.go_live is None:
         block("no go-live date", f"set go_live in profiles/{s.key}.toml")

@@ -19,9 +19,10 @@ from esak.index.db import Index
 from esak.index.records import page_span
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
+from esak.vocabulary import PageOutcome
 from esak.workspace import Workspace
 
-OUTCOMES = ("archived", "cover", "separator", "blank", "quarantined")
+OUTCOMES = tuple(PageOutcome)
 
 
 @dataclass

@@ -26,7 +26,8 @@ from pathlib import Path
 from PIL import Image
 
 from esak.errors import InputError
-from esak.migrate.pages import display_name, natural_key, sniff
+from esak.files import display_name, natural_key, sha256_file, sniff
+from esak.vocabulary import InputFormat
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -38,7 +39,6 @@ _PAGE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 #: ``<household>_<volume>``; whether the first part is a household number is the profile's call.
 _VOLUME_RE = re.compile(r"(?P<household>.+)_(?P<volume>\d{1,3})")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1024 * 1024
 
 HIDDEN = "not a scan file (hidden or system file)"
 PERMISSION_DENIED = "cannot be read (permission denied)"
@@ -93,15 +93,6 @@ class DeliveryScan:
     #: gets the sum over its page files when the manifest gives pages for each of them.
     manifest_pages: dict[str, int]
     has_manifest: bool
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks so that a 2 GB TIFF never sits in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliveryScan:
@@ -266,7 +257,7 @@ class _Walker:
                 self._set_aside(relpath, HIDDEN, folder=True, path=entry.path)
             elif entry.is_file(follow_symlinks=False):
                 # Hashed all the same: a junk file the manifest lists is still checked.
-                self._file(entry.path, relpath, "unknown", problem=HIDDEN)
+                self._file(entry.path, relpath, InputFormat.UNKNOWN, problem=HIDDEN)
             else:
                 self._set_aside(relpath, HIDDEN, path=entry.path)
             return
@@ -311,7 +302,7 @@ class _Walker:
             self._file(
                 path,
                 relpath,
-                "household-pdf" if household else "pdf",
+                InputFormat.HOUSEHOLD_PDF if household else InputFormat.PDF,
                 household=household,
                 volume=volume,
             )
@@ -322,13 +313,16 @@ class _Walker:
             if problem is None and _tiff_frames(Path(path)) == 1:
                 pages.append(_Page(name, sha, size, None))
             else:
-                self._add_file(relpath, path, "tiff", sha, size, problem)
+                self._add_file(relpath, path, InputFormat.TIFF, sha, size, problem)
         elif suffix in _PAGE_IMAGE_SUFFIXES:
             sha, size, problem = _read(path)
             pages.append(_Page(name, sha, size, problem))
         else:
             self._file(
-                path, relpath, "unknown", problem=f"not a scan file ({suffix or 'no extension'})"
+                path,
+                relpath,
+                InputFormat.UNKNOWN,
+                problem=f"not a scan file ({suffix or 'no extension'})",
             )
 
     def _household_of(self, stem: str) -> tuple[str | None, int | None]:
@@ -386,7 +380,7 @@ class _Walker:
             InputItem(
                 relpath=relpath,
                 path=Path(path),
-                format="unknown",
+                format=InputFormat.UNKNOWN,
                 household=None,
                 volume=None,
                 sha256=None,
@@ -416,7 +410,7 @@ class _Walker:
             InputItem(
                 relpath=rel,
                 path=Path(folder),
-                format="image-folder",
+                format=InputFormat.IMAGE_FOLDER,
                 household=None,
                 volume=None,
                 sha256=None if unreadable else digest.hexdigest(),

@@ -28,12 +28,13 @@ from typing import Any
 
 from esak.errors import DependencyError, DiskFullError, InputError, StoppedError, UsageError
 from esak.faults import fault
+from esak.files import display_name
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
 from esak.index.records import page_span
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
-from esak.migrate.pages import display_name, open_pages
+from esak.migrate.pages import open_pages
 from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.tasks import (
     ClassifyResult,
@@ -44,6 +45,7 @@ from esak.migrate.tasks import (
     classify_chunk,
 )
 from esak.profiles import Profile
+from esak.vocabulary import FileOutcome
 from esak.workspace import Workspace
 
 #: Document number of a probe: OCR of orphan pages, read for a cover sheet's printed text.
@@ -296,7 +298,11 @@ class _Run:
         with self.index.transaction() as db:
             file_id = (
                 db["input_files"]
-                .insert(self._file_row(item, "quarantined", reason=reason, page_count=page_count))
+                .insert(
+                    self._file_row(
+                        item, FileOutcome.QUARANTINED, reason=reason, page_count=page_count
+                    )
+                )
                 .last_pk
             )
             db["quarantine"].insert(
@@ -315,7 +321,7 @@ class _Run:
             db["input_files"].insert(
                 self._file_row(
                     item,
-                    "duplicate",
+                    FileOutcome.DUPLICATE,
                     reason=f"same content as {of_path}, already archived: not archived twice",
                     duplicate_of=of_id,
                 )
@@ -651,7 +657,7 @@ class _Run:
         with self.index.transaction() as db:
             file_id = (
                 db["input_files"]
-                .insert(self._file_row(item, "ingested", page_count=batch.page_count))
+                .insert(self._file_row(item, FileOutcome.INGESTED, page_count=batch.page_count))
                 .last_pk
             )
             doc_ids: dict[int, int] = {}
@@ -953,7 +959,7 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
     """The state of one delivery as the index records it."""
     db = index.db
     (path,) = db.execute("SELECT path FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
-    files = {"ingested": 0, "quarantined": 0, "duplicate": 0}
+    files = dict.fromkeys(map(str, FileOutcome), 0)
     for outcome, count in db.execute(
         "SELECT outcome, COUNT(*) FROM input_files WHERE delivery_id = ? GROUP BY outcome",
         [delivery_id],

@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -25,9 +24,9 @@ from PIL import Image
 
 from esak.errors import InputError
 from esak.faults import fault
+from esak.files import sha256_file, sniff
 from esak.migrate.classify import classify_page
 from esak.migrate.codes import SiteRules, find_text_covers
-from esak.migrate.delivery import sha256_file
 from esak.migrate.ocr import (
     MissingProgram,
     NotScanned,
@@ -37,8 +36,10 @@ from esak.migrate.ocr import (
     ocr_scanned_pages,
     save_pdfa,
 )
-from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages, sniff
+from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages
 from esak.migrate.plan import PageRecord
+from esak.sandbox import CLASSIFY_MEMORY_LIMIT, memory_limit
+from esak.vocabulary import InputFormat
 
 #: OCRmyPDF's deskew costs a Tesseract layout pass per page (--psm 2, no time limit of its
 #: own): 191 s -> 139 s for the benchmark delivery on 2 cores. Tesseract's recognition copes
@@ -68,29 +69,6 @@ class ClassifyResult:
     first: int
     records: tuple[PageRecord, ...]
     seconds: float
-
-
-#: Address space a worker may take while PDFium reads pages. A sane page needs a tenth of it;
-#: a page built to exhaust memory (forms nested in forms) makes PDFium abort instead of the
-#: machine swapping, and the coordinator sets the pages aside after a retry.
-CLASSIFY_MEMORY_LIMIT = 1536 << 20
-
-
-@contextlib.contextmanager
-def memory_limit(limit: int) -> Iterator[None]:
-    """The process's address space limited to ``limit`` bytes while the block runs."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if (soft != resource.RLIM_INFINITY and soft <= limit) or (
-        hard != resource.RLIM_INFINITY and hard < limit
-    ):
-        yield
-        return
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        # Tesseract and Ghostscript, started later by OCRmyPDF, must not inherit the limit.
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def classify_chunk(task: ClassifyTask) -> ClassifyResult:
@@ -203,7 +181,7 @@ def _png_as_it_is(path: Path) -> bool:
 def _assemble_input(task: DocumentTask, target: Path) -> None:
     """The document's pages, unchanged, as one PDF for OCR."""
     out = pikepdf.new()
-    if task.format in ("pdf", "household-pdf"):
+    if task.format in (InputFormat.PDF, InputFormat.HOUSEHOLD_PDF):
         # Through a file handle: pikepdf refuses a path with bytes that are not UTF-8.
         with open(task.source, "rb") as fh, pikepdf.open(fh) as src:
             for index in task.pages:
@@ -212,7 +190,7 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
         return
     parts: list[pikepdf.Pdf] = []
     try:
-        if task.format == "image-folder":
+        if task.format == InputFormat.IMAGE_FOLDER:
             assert task.files is not None
             for index in task.pages:
                 path = Path(task.source) / task.files[index]

@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 
 from esak.errors import InputError
+from esak.files import sha256_file
 from esak.migrate.delivery import (
     DeliveryProblem,
     DeliveryScan,
     InputItem,
     scan_delivery,
-    sha256_file,
 )
 from tests.conftest import as_unprivileged
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from esak.errors import InputError
+from esak.files import display_name
 from esak.migrate.barcodes import Barcode
 from esak.migrate.classify import (
     CoverInfo,
@@ -36,9 +37,9 @@ from esak.migrate.classify import (
     parse_payload,
 )
 from esak.migrate.delivery import scan_delivery
-from esak.migrate.inspect import LimitedReader, ReaderDied
-from esak.migrate.pages import display_name, open_pages
+from esak.migrate.pages import open_pages
 from esak.profiles import load_profile
+from esak.sandbox import LimitedReader, ReaderDied
 from tests.conftest import PEAK_LIMIT_KIB, sample
 
 #: Damaged files make Pillow warn ("Corrupt EXIF data", "Tag data larger than file"): expected.

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from esak.errors import InputError
+from esak.files import display_name
 from esak.migrate.classify import PageClass, classify_page
 from esak.migrate.codes import SiteRules
-from esak.migrate.pages import PageSource, display_name, open_pages
-from esak.migrate.tasks import CLASSIFY_MEMORY_LIMIT, memory_limit
+from esak.migrate.pages import PageSource, open_pages
+from esak.sandbox import CLASSIFY_MEMORY_LIMIT, LimitedReader, ReaderDied
 
 _T = TypeVar("_T")
 
@@ -90,37 +88,6 @@ def inspect_path(
         if on_page:
             on_page(index + 1, count)
     return report
-
-
-class ReaderDied(Exception):
-    """The reading process died (memory refused, or PDFium crashed) while it read."""
-
-
-class LimitedReader:
-    """One spawned process that runs functions under the address-space limit of ingest's
-    workers; started when first needed and again after it died."""
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-
-    def run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-        try:
-            return self._pool.submit(_limited, fn, *args).result()
-        except BrokenProcessPool as exc:
-            self.close(wait=False)
-            raise ReaderDied from exc
-
-    def close(self, wait: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool = None
-
-
-def _limited(fn: Callable[..., _T], *args: Any) -> _T:
-    with memory_limit(CLASSIFY_MEMORY_LIMIT):
-        return fn(*args)
 
 
 _reader = LimitedReader()

@@ -36,9 +36,10 @@ from esak.errors import (
     UsageError,
 )
 from esak.faults import fault
+from esak.files import sha256_file
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
-from esak.migrate.delivery import find_item, sha256_file
+from esak.migrate.delivery import find_item
 from esak.migrate.executor import Pool
 from esak.migrate.ingest import PAGE_TIMEOUT_S
 from esak.migrate.tasks import DocumentResult, DocumentTask, build_document

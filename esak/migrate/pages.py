@@ -8,8 +8,6 @@ not by the name: a delivery may hold anything under any name.
 from __future__ import annotations
 
 import math
-import os
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
 from esak.errors import InputError
+from esak.files import display_name, natural_key, sniff
 
 #: Pixels one page may have when decoded. 120 MP is an A3 page at 800 dpi; more than that is a
 #: broken file or a decompression bomb (a tiny PNG claiming 40000x40000 pixels).
@@ -50,37 +49,6 @@ class PageImage:
     size_mm: tuple[float, float]
 
 
-def display_name(name: str | Path) -> str:
-    """A file name as printable, storable text.
-
-    Names are bytes on Linux; bytes that are not UTF-8 (a name made on another system) come
-    back from the OS as lone surrogates, which no UTF-8 database or terminal takes. They are
-    shown as ``\\xNN`` instead, so the same file always gets the same name in every report.
-    """
-    text = name.name if isinstance(name, Path) else name
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(text).decode("utf-8", "backslashreplace")
-    return text
-
-
-def sniff(path: Path) -> str:
-    """The file type by its first bytes: ``pdf``, ``tiff``, ``png``, ``jpeg`` or ``unknown``."""
-    with open(path, "rb") as fh:
-        head = fh.read(1024)
-    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
-        return "tiff"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    # The PDF header may legally be preceded by junk within the first 1024 bytes.
-    if b"%PDF-" in head:
-        return "pdf"
-    return "unknown"
-
-
 _SUFFIX_TYPES = {
     ".pdf": {"pdf"},
     ".tif": {"tiff"},
@@ -89,12 +57,6 @@ _SUFFIX_TYPES = {
     ".jpg": {"jpeg"},
     ".jpeg": {"jpeg"},
 }
-
-
-def natural_key(name: str) -> list[object]:
-    """Sort key so that ``page2`` comes before ``page10`` (scanners do not always zero-pad)."""
-    # isdecimal, not isdigit: "²" is a digit to isdigit but neither \d nor int() take it.
-    return [int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def has_alpha(img: Image.Image) -> bool:

@@ -27,8 +27,8 @@ import img2pdf
 import numpy as np
 from PIL import Image
 
+from esak.files import sha256_file
 from esak.migrate.barcodes import barcode_modules
-from esak.migrate.delivery import sha256_file
 from esak.synthetic.documents import (
     DOC_TYPES,
     KINDS_OF_TYPE,

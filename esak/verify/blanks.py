@@ -32,9 +32,9 @@ from esak.errors import ExitCode, InputError
 from esak.index.db import Index
 from esak.migrate.coversheets import standard_fonts, text_width, wrap_text
 from esak.migrate.delivery import find_item
-from esak.migrate.inspect import LimitedReader, ReaderDied
 from esak.migrate.pages import PageSource, open_pages
 from esak.profiles import Profile
+from esak.sandbox import LimitedReader, ReaderDied
 
 __all__ = ["TILES_PER_SHEET", "BlankReview", "DroppedPage", "dropped_pages", "review_blanks"]
 

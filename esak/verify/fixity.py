@@ -17,8 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from esak.files import sha256_file
 from esak.index.db import Index
-from esak.migrate.delivery import sha256_file
 
 
 class Level(StrEnum):

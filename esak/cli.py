@@ -404,8 +404,6 @@ def verify(
 
     if as_json:
         fmt = "json"
-    if not history and bool(site) == all_sites:
-        raise click.UsageError("name one site with --site SITE, or use --all")
     if history:
         rows = lib.history(app.workspace, site)
         if fmt == "json":

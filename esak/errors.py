@@ -95,3 +95,12 @@ class WorkspaceError(EsakError):
 
 class IntegrityError(EsakError):
     exit_code = ExitCode.INTEGRITY
+
+
+#: What to do about an input file esak cannot use: the scanning service has the paper.
+REDELIVER = "ask the scanning service to deliver it again"
+
+
+def redeliver(why: str = "") -> str:
+    """The remedy for a delivered file that cannot be used: why, then what to do."""
+    return f"{why}; {REDELIVER}" if why else REDELIVER

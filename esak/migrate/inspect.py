@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from esak.errors import InputError
+from esak.errors import InputError, redeliver
 from esak.files import display_name
 from esak.migrate.classify import PageClass, classify_page
 from esak.migrate.codes import SiteRules
@@ -101,8 +101,7 @@ def _read(path: Path, index: int | None, fn: Callable[..., _T], *args: Any) -> _
         raise InputError(
             f"{where}: reading it took more than the "
             f"{CLASSIFY_MEMORY_LIMIT >> 20} MiB a page may use, and the reading process died",
-            "the file is damaged or built to exhaust memory; "
-            "ask the scanning service to deliver it again",
+            redeliver("the file is damaged or built to exhaust memory"),
         ) from exc
 
 

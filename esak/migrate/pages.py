@@ -19,7 +19,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, UnidentifiedImageError
 
-from esak.errors import InputError
+from esak.errors import InputError, redeliver
 from esak.files import display_name, natural_key, sniff
 
 #: Pixels one page may have when decoded. 120 MP is an A3 page at 800 dpi; more than that is a
@@ -163,18 +163,18 @@ class PdfSource(PageSource):
             if state == "empty":
                 raise InputError(
                     f"{display_name(path)}: the PDF has no pages",
-                    "ask the scanning service to deliver it again",
+                    redeliver(),
                 ) from exc
             raise InputError(
                 f"{display_name(path)}: the PDF cannot be read ({exc})",
-                "the file is damaged or incomplete; ask the scanning service to deliver it again",
+                redeliver("the file is damaged or incomplete"),
             ) from exc
         self.page_count = len(self._doc)
         if self.page_count == 0:
             self._doc.close()
             raise InputError(
                 f"{display_name(path)}: the PDF has no pages",
-                "ask the scanning service to deliver it again",
+                redeliver(),
             )
 
     def page(self, index: int, dpi: float = 300.0) -> PageImage:
@@ -189,13 +189,13 @@ class PdfSource(PageSource):
                 if not (width_pt > 0 and height_pt > 0):
                     raise InputError(
                         f"{display_name(self.path)}, page {index + 1}: the page has no size",
-                        "the file is damaged; ask the scanning service to deliver it again",
+                        redeliver("the file is damaged"),
                     )
                 if max(size_mm) > MAX_PAGE_SIDE_MM:
                     raise InputError(
                         f"{display_name(self.path)}, page {index + 1}: the page measures "
                         f"{size_mm[0]:.1f} x {size_mm[1]:.1f} mm, larger than any sheet of paper",
-                        "the file is damaged; ask the scanning service to deliver it again",
+                        redeliver("the file is damaged"),
                     )
                 self._check_images(page, index)
                 # A huge page is rendered coarser rather than filling memory.
@@ -214,7 +214,7 @@ class PdfSource(PageSource):
         except pdfium.PdfiumError as exc:
             raise InputError(
                 f"{display_name(self.path)}, page {index + 1}: the page cannot be rendered ({exc})",
-                "the file is damaged; ask the scanning service to deliver it again",
+                redeliver("the file is damaged"),
             ) from exc
         return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
 
@@ -230,8 +230,7 @@ class PdfSource(PageSource):
                 raise InputError(
                     f"{display_name(self.path)}, page {index + 1}: an image on the page claims "
                     f"{width}x{height} pixels, more than any scan has",
-                    "a broken file or a decompression bomb; "
-                    "ask the scanning service to deliver it again",
+                    redeliver("a broken file or a decompression bomb"),
                 )
 
     def close(self) -> None:
@@ -268,19 +267,19 @@ def _open_image(path: Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(
             f"{display_name(path)}: the image claims more pixels than any scan has ({exc})",
-            "a broken file or a decompression bomb; ask the scanning service to deliver it again",
+            redeliver("a broken file or a decompression bomb"),
         ) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
             f"{display_name(path)}: not a readable image",
-            "ask the scanning service to deliver it again",
+            redeliver(),
         ) from exc
     except MemoryError:
         raise
     except _DAMAGED as exc:
         raise InputError(
             f"{display_name(path)}: the image cannot be read ({_why(exc)})",
-            "ask the scanning service to deliver it again",
+            redeliver(),
         ) from exc
     return img
 
@@ -291,7 +290,7 @@ def _frame_to_page(path: Path, frame: Image.Image, index: int, frame_no: int) ->
         raise InputError(
             f"{display_name(path)}, page {frame_no + 1}: the image claims {width}x{height} pixels, "
             "more than any scan has",
-            "a broken file or a decompression bomb; ask the scanning service to deliver it again",
+            redeliver("a broken file or a decompression bomb"),
         )
     dpi = _image_dpi(frame)
     try:
@@ -307,7 +306,7 @@ def _frame_to_page(path: Path, frame: Image.Image, index: int, frame_no: int) ->
         raise InputError(
             f"{display_name(path)}, page {frame_no + 1}: the image data cannot be decoded "
             f"({_why(exc)})",
-            "the file is damaged or truncated; ask the scanning service to deliver it again",
+            redeliver("the file is damaged or truncated"),
         ) from exc
     size_mm = (width / dpi * 25.4, height / dpi * 25.4)
     return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
@@ -329,7 +328,7 @@ class ImageFileSource(PageSource):
             self._img.close()
             raise InputError(
                 f"{display_name(path)}: the TIFF's page directory cannot be read ({_why(exc)})",
-                "the file is damaged or truncated; ask the scanning service to deliver it again",
+                redeliver("the file is damaged or truncated"),
             ) from exc
         if self.page_count < 1:
             self._img.close()
@@ -346,7 +345,7 @@ class ImageFileSource(PageSource):
             raise InputError(
                 f"{display_name(self.path)}, page {index + 1}: the page cannot be read "
                 f"({_why(exc)})",
-                "the file is damaged or truncated; ask the scanning service to deliver it again",
+                redeliver("the file is damaged or truncated"),
             ) from exc
         return _frame_to_page(self.path, self._img, index, index)
 
@@ -430,7 +429,7 @@ def open_pages(path: Path, files: Sequence[str] | None = None) -> PageSource:
         if path.stat().st_size == 0:
             raise InputError(
                 f"{display_name(path)}: the file is empty (0 bytes)",
-                "the transfer was incomplete; ask the scanning service to deliver it again",
+                redeliver("the transfer was incomplete"),
             )
         kind = sniff(path)
     except PermissionError as exc:
@@ -441,7 +440,7 @@ def open_pages(path: Path, files: Sequence[str] | None = None) -> PageSource:
     if kind == "unknown":
         raise InputError(
             f"{display_name(path)}: not a PDF, TIFF, PNG or JPEG file",
-            "the file is damaged or of another kind; ask the scanning service to deliver it again",
+            redeliver("the file is damaged or of another kind"),
         )
     if expected is not None and kind not in expected:
         raise InputError(

@@ -8,6 +8,7 @@ files under the workspace's tmp folder, which the coordinator renames into the a
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -319,7 +320,7 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
             return failed("no space left on the workspace's disk", fatal="disk-full")
         return failed(f"OCR failed: {exc}")
     except (pikepdf.PdfError, OSError, ValueError, img2pdf.ImageOpenError) as exc:
-        if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             return failed("no space left on the workspace's disk", fatal="disk-full")
         return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
     finally:

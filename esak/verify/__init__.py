@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from esak.errors import ExitCode, InputError
+from esak.errors import ExitCode, InputError, UsageError
 from esak.index.db import Index
 from esak.profiles import load_all, load_profile
 from esak.verify.fixity import Level
@@ -64,7 +64,7 @@ def verify(
     folders are compared with the index.
     """
     if bool(site) == bool(all_sites):
-        raise InputError("name one site with --site SITE, or use --all", "esak verify --help")
+        raise UsageError("name one site with --site SITE, or use --all", "esak verify --help")
     profiles = [load_profile(site)] if site else None
     # The index first: a mistyped --workspace is told so, not given a lock file.
     with Index.open_existing(workspace.index_path) as index, workspace.lock():

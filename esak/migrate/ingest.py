@@ -8,19 +8,13 @@ either fully recorded or not at all, so a killed run is finished by running it a
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +30,7 @@ from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
 from esak.migrate.pages import open_pages
 from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
+from esak.migrate.scheduler import Job, Scheduler, StopRequest
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
@@ -64,25 +59,6 @@ DOCUMENT_SLACK_S = 120.0
 CLASSIFY_TIMEOUT_S = 600.0
 #: After a deadline or a signal, work in flight may still finish (and be committed) this long.
 STOP_GRACE_S = 30.0
-
-
-@dataclass(eq=False)
-class _Job:
-    """One task for the pool, with what the coordinator knows about its attempts."""
-
-    kind: str  # "classify" or "document"
-    batch: _Batch
-    payload: Any  # the PlannedDocument of a document job
-    fn: Callable[[Any], Any]
-    task: Any
-    timeout: float
-    attempts: int = 0
-    #: it may have killed its worker: run it alone, so that a second crash is its own
-    isolate: bool = False
-    started: float = 0.0
-
-    def queue(self, run: _Run) -> deque[_Job]:
-        return run.doc_queue if self.kind == "document" else run.classify_queue
 
 
 def _describe(error: object) -> str:
@@ -214,27 +190,21 @@ class _Run:
         self.profile = profile
         self.scan = scan
         self.workers = workers
-        self.scheduler = scheduler
+        self.scheduler_address = scheduler
         self.on_progress = on_progress or (lambda p: None)
         self.progress = Progress()
         self.documents_written = 0
         self.pages_ocr = 0
         self.already = 0
-        self.fatal: Exception | None = None
         self.run_id = 0
         self.delivery_id = 0
         self.tmp = workspace.tmp_dir
         self.run_tmp = self.tmp / "run"
-        #: wall-clock time (time.time()) after which no new work starts
-        self.deadline = deadline
+        #: the deadline, and SIGTERM or Ctrl-C: no new work after them
+        self.stop = StopRequest(deadline)
         self.page_timeout_s = page_timeout_s
         self.document_slack_s = document_slack_s
-        #: why the run stops early ("deadline", "SIGTERM", "Ctrl-C"), set by signal handlers
-        self.stop_reason: str | None = None
-        self.stopping = False
-        self.doc_queue: deque[_Job] = deque()
-        self.classify_queue: deque[_Job] = deque()
-        self.running: dict[Future[Any], _Job] = {}
+        self.scheduler: Scheduler | None = None
         #: Files of this delivery with the same content as an earlier one in it: recorded
         #: once that earlier file is archived (or not).
         self.pending_duplicates: list[tuple[InputItem, str]] = []
@@ -334,8 +304,7 @@ class _Run:
         batches: list[_Batch] = []
         seen: dict[str, str] = {}
         for item in self.scan.items:
-            self._check_stop()
-            if self.stopping:
+            if self.stop.check():
                 break
             if self._known(item):
                 self.already += 1
@@ -365,7 +334,7 @@ class _Run:
         self.on_progress(self.progress)
         if batches:
             self._process(batches)
-        if self.stopping:
+        if self.stop.stopping:
             # Duplicates wait for their original's outcome, which the next run decides.
             return
         for item, first in self.pending_duplicates:
@@ -378,142 +347,44 @@ class _Run:
     def _process(self, batches: list[_Batch]) -> None:
         self.run_tmp = self.tmp / f"run-{self.run_id}"
         self.run_tmp.mkdir(parents=True, exist_ok=True)
-        self.pool = Pool(self.workers, self.scheduler)
+        pool = Pool(self.workers, self.scheduler_address)
+        self.scheduler = Scheduler(pool, self.stop, max_attempts=MAX_ATTEMPTS, grace_s=STOP_GRACE_S)
         try:
             for batch in batches:
-                item = batch.item
                 for first in range(0, batch.page_count, CHUNK_PAGES):
-                    last = min(first + CHUNK_PAGES, batch.page_count) - 1
-                    task = ClassifyTask(
-                        str(item.path), item.files or None, first, last, self.profile
-                    )
-                    self.classify_queue.append(
-                        _Job("classify", batch, None, classify_chunk, task, CLASSIFY_TIMEOUT_S)
-                    )
-                    batch.chunks_left += 1
-            self._loop()
+                    self._submit_classify(batch, first)
+            self.scheduler.run()
         finally:
-            if self.stopping or self.fatal:
-                self.pool.kill()
+            if self.stop.stopping or self.scheduler.fatal:
+                pool.kill()
             else:
-                self.pool.close()
+                pool.close()
             shutil.rmtree(self.run_tmp, ignore_errors=True)
-        if self.fatal:
-            raise self.fatal
-
-    # --- scheduling ---------------------------------------------------------------------
-
-    def _check_stop(self) -> None:
-        if self.deadline is not None and time.time() >= self.deadline and not self.stop_reason:
-            self.stop_reason = "deadline reached"
-        if self.stop_reason and not self.stopping:
-            self.stopping = True
-
-    def request_stop(self, reason: str) -> None:
-        """Stop taking new work (from a signal handler: only sets a flag)."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-
-    def _loop(self) -> None:
-        """Run jobs, at most one per worker, until all are done or the run must stop."""
-        grace_ends = 0.0
-        while self.running or ((self.doc_queue or self.classify_queue) and not self.stopping):
-            self._check_stop()
-            if self.stopping and not grace_ends:
-                # No new work; what runs may finish (and its file be committed) for a while.
-                grace_ends = time.monotonic() + STOP_GRACE_S
-                self.doc_queue.clear()
-                self.classify_queue.clear()
-            if self.fatal:
-                return
-            if not self.stopping:
-                self._fill()
-            if not self.running:
-                continue
-            done, _ = wait(list(self.running), timeout=1.0, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = self.running.pop(future, None)
-                if job is None:  # already handled after a broken pool
-                    continue
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    self._pool_broke(job)
-                    continue
-                except Exception as exc:  # the task raised: a bug or a library failing
-                    result = exc
-                self._finished(job, result)
-                if self.fatal:
-                    return
-            self._watchdog()
-            if self.stopping and time.monotonic() >= grace_ends and self.running:
-                self.running.clear()  # abandoned: nothing of theirs is recorded
-                return
-
-    def _fill(self) -> None:
-        while len(self.running) < self.pool.workers:
-            queue = self.doc_queue or self.classify_queue
-            if not queue:
-                return
-            if any(j.isolate for j in self.running.values()):
-                return
-            job = queue[0]
-            if job.isolate and self.running:
-                return  # a suspect of a crash runs alone, so that a second crash is its own
-            queue.popleft()
-            job.started = time.monotonic()
-            self.running[self.pool.submit(job.fn, job.task)] = job
-
-    def _pool_broke(self, job: _Job) -> None:
-        """A worker died (crash, OOM killer): every task in flight is lost with the pool."""
-        suspects = [job, *self.running.values()]
-        self.running.clear()
-        self.pool.restart()
-        for suspect in suspects:
-            self._retry_or_fail(suspect, "the worker process died (crash or out of memory)", True)
-
-    def _watchdog(self) -> None:
-        """A task past its time limit is stopped by restarting the pool; the others go again."""
-        now = time.monotonic()
-        hung = [j for j in self.running.values() if now - j.started > j.timeout]
-        if not hung or not self.pool.can_kill:
-            return
-        others = [j for j in self.running.values() if j not in hung]
-        self.running.clear()
-        self.pool.restart()
-        for job in reversed(others):
-            job.queue(self).appendleft(job)
-        for job in hung:
-            self._retry_or_fail(job, f"took longer than {job.timeout:.0f} s", True)
-
-    def _retry_or_fail(self, job: _Job, reason: str, isolate: bool = False) -> None:
-        """Once more (alone, if it may have killed its worker); the second failure is final."""
-        job.attempts += 1
-        if job.attempts < MAX_ATTEMPTS:
-            job.isolate = job.isolate or isolate
-            job.queue(self).appendleft(job)
-            return
-        if job.kind == "classify":
-            self._classified(job.batch, reason)
-        else:
-            self._documented(job.batch, job.payload, DocumentResult.failure(job.task.key, reason))
-
-    def _finished(self, job: _Job, result: Any) -> None:
-        if job.kind == "classify":
-            if isinstance(result, ClassifyResult):
-                self._classified(job.batch, result)
-            else:
-                self._retry_or_fail(job, f"page could not be classified: {_describe(result)}")
-            return
-        if not isinstance(result, DocumentResult):
-            result = DocumentResult.failure(job.task.key, f"OCR failed: {_describe(result)}")
-        if result.error and not result.fatal and job.payload.number != _PROBE:
-            self._retry_or_fail(job, result.error)
-            return
-        fault("ocr-done")
-        self._documented(job.batch, job.payload, result)
+        if self.scheduler.fatal:
+            raise self.scheduler.fatal
 
     # --- the pipeline steps -------------------------------------------------------------
+
+    def _submit_classify(self, batch: _Batch, first: int) -> None:
+        item = batch.item
+        last = min(first + CHUNK_PAGES, batch.page_count) - 1
+        task = ClassifyTask(str(item.path), item.files or None, first, last, self.profile)
+        assert self.scheduler is not None
+        self.scheduler.submit(
+            Job(
+                classify_chunk,
+                task,
+                CLASSIFY_TIMEOUT_S,
+                on_done=lambda result: self._classified(batch, result),
+                on_failed=lambda reason: self._classified(batch, reason),
+                check=lambda result: (
+                    None
+                    if isinstance(result, ClassifyResult)
+                    else f"page could not be classified: {_describe(result)}"
+                ),
+            )
+        )
+        batch.chunks_left += 1
 
     def _classified(self, batch: _Batch, result: ClassifyResult | str) -> None:
         batch.chunks_left -= 1
@@ -554,12 +425,14 @@ class _Run:
             # OCR them once and look for the cover sheet's printed text.
             batch.probed = True
             probe = PlannedDocument(_PROBE, "", 0, None, orphans)
-            self._submit_doc(batch, probe)
+            self._submit_doc(batch, probe, probe=True)
         self.on_progress(self.progress)
         if batch.docs_left == 0:
             self._commit(batch)
 
-    def _submit_doc(self, batch: _Batch, doc: PlannedDocument) -> None:
+    def _submit_doc(self, batch: _Batch, doc: PlannedDocument, probe: bool = False) -> None:
+        """OCR one planned document in a worker; a probe is read for cover sheets only, never
+        archived, and not tried again."""
         task = DocumentTask(
             key=f"{batch.item.relpath}#{doc.number}",
             source=str(batch.item.path),
@@ -571,22 +444,47 @@ class _Run:
             title=f"{doc.household} Band {doc.volume}",
             timeout=self.page_timeout_s,
         )
+
+        def as_result(result: Any) -> DocumentResult:
+            if isinstance(result, DocumentResult):
+                return result
+            return DocumentResult.failure(task.key, f"OCR failed: {_describe(result)}")
+
+        def check(result: Any) -> str | None:
+            result = as_result(result)
+            return result.error if result.error and not result.fatal and not probe else None
+
+        def done(result: Any) -> None:
+            fault("ocr-done")
+            self._documented(batch, doc, as_result(result), probe)
+
+        def failed(reason: str) -> None:
+            self._documented(batch, doc, DocumentResult.failure(task.key, reason), probe)
+
         # Tesseract has its own limit per page; this one catches everything else that hangs.
         limit = self.page_timeout_s * len(doc.pages) + self.document_slack_s
-        self.doc_queue.append(_Job("document", batch, doc, build_document, task, limit))
+        assert self.scheduler is not None
+        self.scheduler.submit(Job(build_document, task, limit, done, failed, check, urgent=True))
         batch.docs_left += 1
         self.progress.documents_total += 1
 
-    def _documented(self, batch: _Batch, doc: PlannedDocument, result: DocumentResult) -> None:
+    def _documented(
+        self, batch: _Batch, doc: PlannedDocument, result: DocumentResult, probe: bool = False
+    ) -> None:
         batch.docs_left -= 1
         key = tuple(doc.pages)
+        assert self.scheduler is not None
         if result.fatal == "disk-full":
-            self.fatal = DiskFullError(result.error or "", "free space, then run again to resume")
+            self.scheduler.abort(
+                DiskFullError(result.error or "", "free space, then run again to resume")
+            )
             return
         if result.fatal:
-            self.fatal = DependencyError(result.error or "", "install what is missing (make demo)")
+            self.scheduler.abort(
+                DependencyError(result.error or "", "install what is missing (make demo)")
+            )
             return
-        if doc.number == _PROBE:
+        if probe:
             self._probed(batch, doc, result)
         elif result.error:
             batch.failed[key] = result.error
@@ -858,30 +756,6 @@ def deadline_from(
     return min(candidates) if candidates else None
 
 
-@contextlib.contextmanager
-def _stop_on_signals(run: _Run) -> Iterator[None]:
-    """SIGTERM and Ctrl-C ask the run to stop cleanly; a second Ctrl-C stops it at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum: int, frame: object) -> None:
-        run.request_stop("SIGTERM")
-
-    def on_int(signum: int, frame: object) -> None:
-        if run.stop_reason:
-            raise KeyboardInterrupt
-        run.request_stop("Ctrl-C")
-
-    old_term = signal.signal(signal.SIGTERM, on_term)
-    old_int = signal.signal(signal.SIGINT, on_int)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
-
-
 def ingest_delivery(
     workspace: Workspace,
     profile: Profile,
@@ -923,7 +797,7 @@ def ingest_delivery(
         with recorded_run(index, "ingest", profile.key, options) as record:
             run.run_id = record.id
             try:
-                with _stop_on_signals(run):
+                with run.stop.on_signals():
                     run.run()
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
@@ -932,9 +806,9 @@ def ingest_delivery(
                         "free space, then run the same command again to resume",
                     ) from exc
                 raise
-            if run.stopping:
+            if run.stop.stopping:
                 raise StoppedError(
-                    f"stopped ({run.stop_reason}): {run.progress.files_done} of "
+                    f"stopped ({run.stop.reason}): {run.progress.files_done} of "
                     f"{run.progress.files_total} file(s) finished and recorded; "
                     "work in flight was abandoned, nothing of it is counted",
                     "run the same command again (e.g. next night) to go on",

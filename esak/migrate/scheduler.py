@@ -1,0 +1,207 @@
+"""Runs jobs on a pool of workers until they are done, the night is over, or a worker dies.
+
+It knows nothing of what the jobs do (OCRmyPDF's ``task``/``task_finished`` shape): each
+:class:`Job` brings its function and task, a time limit, a check that says whether a result
+is worth another try, and what to do when it is done or has failed for good. The scheduler
+owns the pool and what can go wrong with it:
+
+- at most one job per worker, urgent jobs (documents: a file is committed sooner) first;
+- a worker that dies takes the jobs in flight with it: they run again, each alone, so that a
+  second crash is its own;
+- a job past its time limit is stopped by restarting the pool, the others go again;
+- a job is tried ``max_attempts`` times before it has failed;
+- at the deadline or on a signal (:class:`StopRequest`) no new job starts, what runs may
+  finish for a grace period, then it is abandoned (nothing of it is recorded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from esak.migrate.executor import Pool
+
+
+@dataclass(eq=False)
+class Job:
+    fn: Callable[[Any], Any]
+    task: Any
+    #: Seconds after which the job is stuck.
+    timeout: float
+    #: The job's result (or the exception its task raised) once ``check`` accepts it.
+    on_done: Callable[[Any], None]
+    #: Why the job failed for good, after its last attempt.
+    on_failed: Callable[[str], None]
+    #: Why a result (or exception) is a failure worth another try; None accepts it.
+    check: Callable[[Any], str | None]
+    urgent: bool = False
+    attempts: int = 0
+    #: it may have killed its worker: run it alone, so that a second crash is its own
+    isolate: bool = False
+    started: float = 0.0
+
+
+class StopRequest:
+    """Whether the run must stop taking new work: a deadline passed, or a signal came."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        #: wall-clock time (time.time()) after which no new work starts
+        self.deadline = deadline
+        #: why ("deadline reached", "SIGTERM", "Ctrl-C"); set by signal handlers
+        self.reason: str | None = None
+        self.stopping = False
+
+    def request(self, reason: str) -> None:
+        """Stop taking new work (from a signal handler: only sets a flag)."""
+        if self.reason is None:
+            self.reason = reason
+
+    def check(self) -> bool:
+        """Whether to stop now; a passed deadline counts from here on."""
+        if self.deadline is not None and time.time() >= self.deadline and not self.reason:
+            self.reason = "deadline reached"
+        if self.reason:
+            self.stopping = True
+        return self.stopping
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        """SIGTERM and Ctrl-C ask to stop cleanly; a second Ctrl-C stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_term(signum: int, frame: object) -> None:
+            self.request("SIGTERM")
+
+        def on_int(signum: int, frame: object) -> None:
+            if self.reason:
+                raise KeyboardInterrupt
+            self.request("Ctrl-C")
+
+        old_term = signal.signal(signal.SIGTERM, on_term)
+        old_int = signal.signal(signal.SIGINT, on_int)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+
+
+class Scheduler:
+    def __init__(self, pool: Pool, stop: StopRequest, *, max_attempts: int, grace_s: float) -> None:
+        self.pool = pool
+        self.stop = stop
+        self.max_attempts = max_attempts
+        self.grace_s = grace_s
+        #: An error that ends the run (a full disk, a missing program): set by a callback.
+        self.fatal: Exception | None = None
+        self._urgent: deque[Job] = deque()
+        self._normal: deque[Job] = deque()
+        self._running: dict[Future[Any], Job] = {}
+
+    def submit(self, job: Job) -> None:
+        self._queue(job).append(job)
+
+    def abort(self, error: Exception) -> None:
+        """End the run after the callback that found ``error``: nothing more is started."""
+        self.fatal = error
+
+    def run(self) -> None:
+        """Run jobs, at most one per worker, until all are done or the run must stop."""
+        grace_ends = 0.0
+        while self._running or ((self._urgent or self._normal) and not self.stop.stopping):
+            self.stop.check()
+            if self.stop.stopping and not grace_ends:
+                # No new work; what runs may finish (and its file be committed) for a while.
+                grace_ends = time.monotonic() + self.grace_s
+                self._urgent.clear()
+                self._normal.clear()
+            if self.fatal:
+                return
+            if not self.stop.stopping:
+                self._fill()
+            if not self._running:
+                continue
+            done, _ = wait(list(self._running), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = self._running.pop(future, None)
+                if job is None:  # already handled after a broken pool
+                    continue
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    self._pool_broke(job)
+                    continue
+                except Exception as exc:  # the task raised: a bug or a library failing
+                    result = exc
+                self._finished(job, result)
+                if self.fatal:
+                    return
+            self._watchdog()
+            if self.stop.stopping and time.monotonic() >= grace_ends and self._running:
+                self._running.clear()  # abandoned: nothing of theirs is recorded
+                return
+
+    def _queue(self, job: Job) -> deque[Job]:
+        return self._urgent if job.urgent else self._normal
+
+    def _fill(self) -> None:
+        while len(self._running) < self.pool.workers:
+            queue = self._urgent or self._normal
+            if not queue:
+                return
+            if any(j.isolate for j in self._running.values()):
+                return
+            job = queue[0]
+            if job.isolate and self._running:
+                return  # a suspect of a crash runs alone, so that a second crash is its own
+            queue.popleft()
+            job.started = time.monotonic()
+            self._running[self.pool.submit(job.fn, job.task)] = job
+
+    def _pool_broke(self, job: Job) -> None:
+        """A worker died (crash, OOM killer): every task in flight is lost with the pool."""
+        suspects = [job, *self._running.values()]
+        self._running.clear()
+        self.pool.restart()
+        for suspect in suspects:
+            self._retry_or_fail(suspect, "the worker process died (crash or out of memory)", True)
+
+    def _watchdog(self) -> None:
+        """A task past its time limit is stopped by restarting the pool; the others go again."""
+        now = time.monotonic()
+        hung = [j for j in self._running.values() if now - j.started > j.timeout]
+        if not hung or not self.pool.can_kill:
+            return
+        others = [j for j in self._running.values() if j not in hung]
+        self._running.clear()
+        self.pool.restart()
+        for job in reversed(others):
+            self._queue(job).appendleft(job)
+        for job in hung:
+            self._retry_or_fail(job, f"took longer than {job.timeout:.0f} s", True)
+
+    def _retry_or_fail(self, job: Job, reason: str, isolate: bool = False) -> None:
+        """Once more (alone, if it may have killed its worker); the last failure is final."""
+        job.attempts += 1
+        if job.attempts < self.max_attempts:
+            job.isolate = job.isolate or isolate
+            self._queue(job).appendleft(job)
+            return
+        job.on_failed(reason)
+
+    def _finished(self, job: Job, result: Any) -> None:
+        reason = job.check(result)
+        if reason is None:
+            job.on_done(result)
+        else:
+            self._retry_or_fail(job, reason)

@@ -9,8 +9,6 @@ either fully recorded or not at all, so a killed run is finished by running it a
 from __future__ import annotations
 
 import errno
-import json
-import os
 import shutil
 import subprocess
 import time
@@ -20,12 +18,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from esak.archive import clear_journal, document_path, move_in, recover_journal, write_journal
 from esak.errors import DependencyError, DiskFullError, InputError, StoppedError, UsageError
 from esak.faults import fault
 from esak.files import display_name
-from esak.index.audit import now, recorded_run
+from esak.index.audit import recorded_run
 from esak.index.db import Index
-from esak.index.records import page_span
+from esak.index.deliveries import DeliveryRecorder, IngestReport, delivery_report
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
 from esak.migrate.pages import open_pages
@@ -40,7 +39,7 @@ from esak.migrate.tasks import (
     classify_chunk,
 )
 from esak.profiles import Profile
-from esak.vocabulary import FileOutcome
+from esak.vocabulary import PageKind, PageOutcome
 from esak.workspace import Workspace
 
 #: Document number of a probe: OCR of orphan pages, read for a cover sheet's printed text.
@@ -100,58 +99,6 @@ ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
-class IngestReport:
-    site: str
-    delivery: str
-    run_id: int
-    files: dict[str, int]
-    pages: dict[str, int]
-    households: list[str]
-    documents_written: int
-    pages_ocr: int
-    already_ingested: int
-    quarantined_files: list[dict[str, Any]]
-    quarantined_pages: list[dict[str, Any]]
-    delivery_problems: list[dict[str, str]]
-    page_count_mismatches: list[dict[str, Any]]
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.quarantined_files
-            or self.quarantined_pages
-            or self.delivery_problems
-            or self.page_count_mismatches
-        )
-
-    @property
-    def pages_per_minute(self) -> float:
-        return self.pages_ocr * 60.0 / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "site": self.site,
-            "delivery": self.delivery,
-            "ok": self.ok,
-            "run_id": self.run_id,
-            "files": self.files,
-            "pages": self.pages,
-            "households": self.households,
-            "documents_written": self.documents_written,
-            "already_ingested": self.already_ingested,
-            "quarantined_files": self.quarantined_files,
-            "quarantined_pages": self.quarantined_pages,
-            "delivery_problems": self.delivery_problems,
-            "page_count_mismatches": self.page_count_mismatches,
-            "seconds": round(self.seconds, 1),
-            "pages_per_minute": round(self.pages_per_minute, 1),
-            "notes": self.notes,
-        }
-
-
-@dataclass
 class _Batch:
     """The coordinator's state for one input file on its way through the pipeline."""
 
@@ -196,8 +143,7 @@ class _Run:
         self.documents_written = 0
         self.pages_ocr = 0
         self.already = 0
-        self.run_id = 0
-        self.delivery_id = 0
+        self.recorder = DeliveryRecorder(index, profile.key)
         self.tmp = workspace.tmp_dir
         self.run_tmp = self.tmp / "run"
         #: the deadline, and SIGTERM or Ctrl-C: no new work after them
@@ -209,112 +155,33 @@ class _Run:
         #: once that earlier file is archived (or not).
         self.pending_duplicates: list[tuple[InputItem, str]] = []
 
-    # --- index helpers ------------------------------------------------------------------
+    @property
+    def run_id(self) -> int:
+        return self.recorder.run_id
 
-    def _start(self) -> None:
-        root = display_name(str(self.scan.root))
-        with self.index.transaction() as db:
-            row = db.execute(
-                "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.profile.key, root]
-            ).fetchone()
-            if row:
-                self.delivery_id = row[0]
-            else:
-                self.delivery_id = (
-                    db["deliveries"]
-                    .insert({"site": self.profile.key, "path": root, "first_seen": now()})
-                    .last_pk
-                )
-            # Delivery problems describe the folder as it is now: recomputed on every run.
-            db.execute("DELETE FROM delivery_problems WHERE delivery_id = ?", [self.delivery_id])
-            for problem in self.scan.problems:
-                db["delivery_problems"].insert(
-                    {"delivery_id": self.delivery_id, **problem.to_dict()}
-                )
-
-    def _known(self, item: InputItem) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM input_files WHERE delivery_id = ? AND relpath = ? "
-            "AND sha256 IS ? LIMIT 1",
-            [self.delivery_id, item.relpath, item.sha256],
-        ).fetchone()
-        return row is not None
-
-    def _duplicate_of(self, item: InputItem) -> tuple[int, str] | None:
-        if item.sha256 is None:
-            return None
-        row = self.db.execute(
-            "SELECT id, relpath FROM input_files WHERE site = ? AND sha256 = ? "
-            "AND outcome = 'ingested' ORDER BY id LIMIT 1",
-            [self.profile.key, item.sha256],
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def _file_row(self, item: InputItem, outcome: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "delivery_id": self.delivery_id,
-            "site": self.profile.key,
-            "relpath": item.relpath,
-            "format": item.format,
-            "sha256": item.sha256,
-            "size": item.size,
-            "outcome": outcome,
-            "run_id": self.run_id,
-            "ingested_at": now(),
-            **extra,
-        }
-
-    def _quarantine_file(self, item: InputItem, reason: str, page_count: int | None = None) -> None:
-        with self.index.transaction() as db:
-            file_id = (
-                db["input_files"]
-                .insert(
-                    self._file_row(
-                        item, FileOutcome.QUARANTINED, reason=reason, page_count=page_count
-                    )
-                )
-                .last_pk
-            )
-            db["quarantine"].insert(
-                {
-                    "site": self.profile.key,
-                    "file_id": file_id,
-                    "first_page": 0 if page_count else None,
-                    "last_page": page_count - 1 if page_count else None,
-                    "reason": reason,
-                    "created_at": now(),
-                }
-            )
-
-    def _record_duplicate(self, item: InputItem, of_id: int, of_path: str) -> None:
-        with self.index.transaction() as db:
-            db["input_files"].insert(
-                self._file_row(
-                    item,
-                    FileOutcome.DUPLICATE,
-                    reason=f"same content as {of_path}, already archived: not archived twice",
-                    duplicate_of=of_id,
-                )
-            )
+    @run_id.setter
+    def run_id(self, value: int) -> None:
+        self.recorder.run_id = value
 
     # --- the pipeline -------------------------------------------------------------------
 
     def run(self) -> None:
-        self._start()
+        rec = self.recorder
+        rec.start(display_name(str(self.scan.root)), [p.to_dict() for p in self.scan.problems])
         batches: list[_Batch] = []
         seen: dict[str, str] = {}
         for item in self.scan.items:
             if self.stop.check():
                 break
-            if self._known(item):
+            if rec.known(item):
                 self.already += 1
                 continue
             if item.problem:
-                self._quarantine_file(item, item.problem)
+                rec.quarantine_file(item, item.problem)
                 continue
-            dup = self._duplicate_of(item)
+            dup = rec.duplicate_of(item)
             if dup:
-                self._record_duplicate(item, *dup)
+                rec.duplicate(item, *dup)
                 continue
             if item.sha256 in seen:
                 # Same content twice in this delivery: the first one is archived.
@@ -324,7 +191,7 @@ class _Run:
                 with open_pages(item.path, item.files or None) as src:
                     count = src.page_count
             except InputError as exc:
-                self._quarantine_file(item, exc.message)
+                rec.quarantine_file(item, exc.message)
                 continue
             if item.sha256:
                 seen[item.sha256] = item.relpath
@@ -338,11 +205,11 @@ class _Run:
             # Duplicates wait for their original's outcome, which the next run decides.
             return
         for item, first in self.pending_duplicates:
-            dup = self._duplicate_of(item)
+            dup = rec.duplicate_of(item)
             if dup:
-                self._record_duplicate(item, *dup)
+                rec.duplicate(item, *dup)
             else:
-                self._quarantine_file(item, f"same content as {first}, which was not archived")
+                rec.quarantine_file(item, f"same content as {first}, which was not archived")
 
     def _process(self, batches: list[_Batch]) -> None:
         self.run_tmp = self.tmp / f"run-{self.run_id}"
@@ -537,7 +404,7 @@ class _Run:
                 target.unlink(missing_ok=True)
             raise
         finally:
-            _journal_path(self.ws).unlink(missing_ok=True)
+            clear_journal(self.ws)
         archived = [doc for doc in plan.documents if doc.number not in failed_docs]
         self.documents_written += len(archived)
         self.pages_ocr += sum(batch.done_by_pages[tuple(d.pages)].pages for d in archived)
@@ -552,159 +419,79 @@ class _Run:
         plan = batch.plan
         item = batch.item
         site = self.profile.key
+        rec = self.recorder
         with self.index.transaction() as db:
-            file_id = (
-                db["input_files"]
-                .insert(self._file_row(item, FileOutcome.INGESTED, page_count=batch.page_count))
-                .last_pk
-            )
+            file_id = rec.ingested_file(db, item, batch.page_count)
             doc_ids: dict[int, int] = {}
             for doc in plan.documents:
                 if doc.number in failed_docs:
                     continue
                 result = batch.done_by_pages[tuple(doc.pages)]
-                seq = (
-                    db.execute(
-                        "SELECT COALESCE(MAX(seq), 0) FROM documents "
-                        "WHERE site = ? AND household = ? AND volume = ?",
-                        [site, doc.household, doc.volume],
-                    ).fetchone()[0]
-                    + 1
-                )
-                # Only validated household numbers and integers make up the path.
-                rel = Path(site) / doc.household / f"band-{doc.volume:02d}" / f"{seq:04d}.pdf"
+                seq = rec.next_seq(db, doc.household, doc.volume)
+                rel = document_path(site, doc.household, doc.volume, seq)
                 assert result.output is not None
                 moves.append((result.output, self.ws.archive_dir / rel))
-                doc_ids[doc.number] = (
-                    db["documents"]
-                    .insert(
-                        {
-                            "site": site,
-                            "household": doc.household,
-                            "volume": doc.volume,
-                            "seq": seq,
-                            "doc_type": doc.doc_type,
-                            "path": rel.as_posix(),
-                            "pages": result.pages,
-                            "size": result.size,
-                            "sha256": result.sha256,
-                            "pdfa": result.pdfa,
-                            "text_chars": result.text_chars,
-                            "file_id": file_id,
-                            "created_at": now(),
-                        }
-                    )
-                    .last_pk
-                )
-            for section in plan.sections:
-                db["sections"].insert(
+                doc_ids[doc.number] = rec.document(
+                    db,
                     {
+                        "household": doc.household,
+                        "volume": doc.volume,
+                        "seq": seq,
+                        "doc_type": doc.doc_type,
+                        "path": rel,
+                        "pages": result.pages,
+                        "size": result.size,
+                        "sha256": result.sha256,
+                        "pdfa": result.pdfa,
+                        "text_chars": result.text_chars,
                         "file_id": file_id,
-                        "site": site,
-                        "household": section.household,
-                        "volume": section.volume,
-                        "cover_page": section.cover_page,
-                        "declared_pages": section.declared_pages,
-                        "found_pages": section.found_pages,
-                    }
+                    },
                 )
-            doc_page: dict[int, int] = {}
-            rows = []
-            quarantined: list[tuple[int, str]] = []
-            for outcome in plan.pages:
-                record = batch.records[outcome.index]
-                state, reason, document_id = outcome.outcome, outcome.reason, None
-                if state == "archived" and outcome.document in failed_docs:
-                    state = "quarantined"
-                    reason = f"document could not be archived: {failed_docs[outcome.document]}"
-                if state == "archived":
-                    document_id = doc_ids[outcome.document]
-                    doc_page[document_id] = doc_page.get(document_id, 0) + 1
-                if state == "quarantined":
-                    quarantined.append((outcome.index, reason or "set aside"))
-                rows.append(
-                    {
-                        "file_id": file_id,
-                        "page_index": outcome.index,
-                        "kind": record.kind,
-                        "barcodes": json.dumps([list(b) for b in record.barcodes])
-                        if record.barcodes
-                        else None,
-                        "detected_by": record.detected_by if record.kind == "cover" else None,
-                        "outcome": state,
-                        "household": outcome.household,
-                        "volume": outcome.volume,
-                        "document_id": document_id,
-                        "document_page": doc_page.get(document_id) if document_id else None,
-                        "reason": reason,
-                    }
-                )
-            db["pages"].insert_all(rows)
-            for first, last, reason in _ranges(quarantined):
-                db["quarantine"].insert(
-                    {
-                        "site": site,
-                        "file_id": file_id,
-                        "first_page": first,
-                        "last_page": last,
-                        "reason": reason,
-                        "created_at": now(),
-                    }
-                )
+            rec.sections(db, file_id, plan.sections)
+            rec.pages(db, file_id, self._page_rows(batch, failed_docs, doc_ids))
             expected_pages = self.scan.manifest_pages.get(item.relpath)
             if expected_pages is not None and expected_pages != batch.page_count:
-                db["delivery_problems"].insert(
-                    {
-                        "delivery_id": self.delivery_id,
-                        "file": item.relpath,
-                        "problem": f"page count differs from manifest "
-                        f"(manifest {expected_pages}, found {batch.page_count})",
-                    }
+                rec.delivery_problem(
+                    db,
+                    item.relpath,
+                    f"page count differs from manifest "
+                    f"(manifest {expected_pages}, found {batch.page_count})",
                 )
-            _write_journal(self.ws, [target for _, target in moves])
-            for source, target in moves:
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.replace(source, target)
+            write_journal(self.ws, [target for _, target in moves])
+            move_in(moves)
             fault("moved")
 
-
-def _journal_path(workspace: Workspace) -> Path:
-    return workspace.root / "commit.journal"
-
-
-def _write_journal(workspace: Workspace, targets: list[Path]) -> None:
-    """Name the archive files about to be moved in, durably, before the first is moved.
-
-    If the run dies before its transaction commits, the next run removes exactly these
-    files (those the index does not know), so no half-recorded file stays in the archive.
-    """
-    path = _journal_path(workspace)
-    rel = [t.relative_to(workspace.archive_dir).as_posix() for t in targets]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(rel, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def recover_journal(workspace: Workspace, index: Index) -> list[str]:
-    """After a killed run: remove the archive files its last, uncommitted file moved in."""
-    path = _journal_path(workspace)
-    if not path.exists():
-        return []
-    try:
-        targets = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        targets = []  # torn while written: nothing had been moved yet
-    removed = []
-    for rel in targets:
-        known = index.db.execute("SELECT 1 FROM documents WHERE path = ?", [rel]).fetchone()
-        target = workspace.archive_dir / rel
-        if not known and target.is_file():
-            target.unlink()
-            removed.append(rel)
-    path.unlink(missing_ok=True)
-    return removed
+    def _page_rows(
+        self, batch: _Batch, failed_docs: dict[int, str], doc_ids: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        """Every page's outcome as planned; the pages of a document that failed set aside."""
+        assert batch.plan is not None
+        doc_page: dict[int, int] = {}
+        rows = []
+        for outcome in batch.plan.pages:
+            record = batch.records[outcome.index]
+            state, reason, document_id = outcome.outcome, outcome.reason, None
+            if state == PageOutcome.ARCHIVED and outcome.document in failed_docs:
+                state = PageOutcome.QUARANTINED
+                reason = f"document could not be archived: {failed_docs[outcome.document]}"
+            if state == PageOutcome.ARCHIVED:
+                document_id = doc_ids[outcome.document]
+                doc_page[document_id] = doc_page.get(document_id, 0) + 1
+            rows.append(
+                {
+                    "page_index": outcome.index,
+                    "kind": record.kind,
+                    "barcodes": record.barcodes,
+                    "detected_by": record.detected_by if record.kind == PageKind.COVER else None,
+                    "outcome": state,
+                    "household": outcome.household,
+                    "volume": outcome.volume,
+                    "document_id": document_id,
+                    "document_page": doc_page.get(document_id) if document_id else None,
+                    "reason": reason,
+                }
+            )
+        return rows
 
 
 def _mark_text_covers(batch: _Batch, covers: list[tuple[int, str]]) -> None:
@@ -719,16 +506,6 @@ def _mark_text_covers(batch: _Batch, covers: list[tuple[int, str]]) -> None:
             detected_by="ocr",
         )
     batch.replan = True
-
-
-def _ranges(pages: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
-    out: list[tuple[int, int, str]] = []
-    for index, reason in pages:
-        if out and out[-1][1] == index - 1 and out[-1][2] == reason:
-            out[-1] = (out[-1][0], index, reason)
-        else:
-            out.append((index, index, reason))
-    return out
 
 
 def deadline_from(
@@ -813,7 +590,7 @@ def ingest_delivery(
                     "work in flight was abandoned, nothing of it is counted",
                     "run the same command again (e.g. next night) to go on",
                 )
-            report = delivery_report(index, profile.key, run.delivery_id)
+            report = delivery_report(index, profile.key, run.recorder.delivery_id)
             report.run_id = run.run_id
             report.documents_written = run.documents_written
             report.pages_ocr = run.pages_ocr
@@ -827,87 +604,3 @@ def ingest_delivery(
                 )
             record.outcome, record.exit_code = ("ok", 0) if report.ok else ("problems", 1)
             return report
-
-
-def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
-    """The state of one delivery as the index records it."""
-    db = index.db
-    (path,) = db.execute("SELECT path FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
-    files = dict.fromkeys(map(str, FileOutcome), 0)
-    for outcome, count in db.execute(
-        "SELECT outcome, COUNT(*) FROM input_files WHERE delivery_id = ? GROUP BY outcome",
-        [delivery_id],
-    ):
-        files[outcome] = count
-    pages = {"input": 0, "archived": 0, "cover": 0, "separator": 0, "blank": 0, "quarantined": 0}
-    for outcome, count in db.execute(
-        "SELECT p.outcome, COUNT(*) FROM pages p JOIN input_files f ON f.id = p.file_id "
-        "WHERE f.delivery_id = ? GROUP BY p.outcome",
-        [delivery_id],
-    ):
-        pages[outcome] = count
-    # Files set aside whole count with their pages, where their page count is known.
-    (whole,) = db.execute(
-        "SELECT COALESCE(SUM(page_count), 0) FROM input_files "
-        "WHERE delivery_id = ? AND outcome = 'quarantined'",
-        [delivery_id],
-    ).fetchone()
-    pages["quarantined"] += whole
-    pages["input"] = sum(v for k, v in pages.items() if k != "input")
-    households = [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT d.household FROM documents d JOIN input_files f ON f.id = d.file_id "
-            "WHERE f.delivery_id = ? ORDER BY d.household",
-            [delivery_id],
-        )
-    ]
-    quarantined_files = [
-        {"file": r[0], "reason": r[1]}
-        for r in db.execute(
-            "SELECT relpath, reason FROM input_files WHERE delivery_id = ? "
-            "AND outcome IN ('quarantined', 'duplicate') ORDER BY relpath",
-            [delivery_id],
-        )
-    ]
-    quarantined_pages = [
-        {"file": r[0], "pages": page_span(r[1], r[2]), "reason": r[3]}
-        for r in db.execute(
-            "SELECT f.relpath, q.first_page, q.last_page, q.reason FROM quarantine q "
-            "JOIN input_files f ON f.id = q.file_id "
-            "WHERE f.delivery_id = ? AND f.outcome = 'ingested' ORDER BY f.relpath, q.first_page",
-            [delivery_id],
-        )
-    ]
-    problems = [
-        {"file": r[0], "problem": r[1]}
-        for r in db.execute(
-            "SELECT file, problem FROM delivery_problems WHERE delivery_id = ? ORDER BY file",
-            [delivery_id],
-        )
-    ]
-    mismatches = [
-        {"household": r[0], "volume": r[1], "declared": r[2], "found": r[3], "file": r[4]}
-        for r in db.execute(
-            "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath "
-            "FROM sections s JOIN input_files f ON f.id = s.file_id WHERE f.delivery_id = ? "
-            "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages",
-            [delivery_id],
-        )
-    ]
-    return IngestReport(
-        site=site,
-        delivery=path,
-        run_id=0,
-        files=files,
-        pages=pages,
-        households=households,
-        documents_written=0,
-        pages_ocr=0,
-        already_ingested=0,
-        quarantined_files=quarantined_files,
-        quarantined_pages=quarantined_pages,
-        delivery_problems=problems,
-        page_count_mismatches=mismatches,
-        seconds=0.0,
-    )

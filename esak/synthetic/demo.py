@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from esak.index.db import Index
+from esak.index.deliveries import IngestReport
 from esak.index.expected import expected_households, import_expected
-from esak.migrate.ingest import IngestReport, ingest_delivery
+from esak.migrate.ingest import ingest_delivery
 from esak.profiles import load_profile
 from esak.synthetic.delivery import GeneratedDelivery, generate_delivery
 from esak.verify.export import write_report

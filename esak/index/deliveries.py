@@ -1,0 +1,344 @@
+"""What the index records of an ingest, and the report of a delivery built from it.
+
+The ingest coordinator is the only writer: it calls a :class:`DeliveryRecorder` for the
+delivery, each input file set aside or duplicated, and, inside the one transaction of an
+ingested file, its documents, sections, pages and set-aside ranges. :func:`delivery_report`
+reads back what a delivery came to (CONTRACT §5, §6).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from esak.index.audit import now
+from esak.index.db import Index
+from esak.index.records import page_span
+from esak.vocabulary import FileOutcome, PageOutcome
+
+
+class InputLike(Protocol):
+    """What the index keeps of a delivery's input (a :class:`esak.migrate.delivery.InputItem`)."""
+
+    relpath: str
+    format: str
+    sha256: str | None
+    size: int
+
+
+@dataclass
+class IngestReport:
+    site: str
+    delivery: str
+    run_id: int
+    files: dict[str, int]
+    pages: dict[str, int]
+    households: list[str]
+    documents_written: int
+    pages_ocr: int
+    already_ingested: int
+    quarantined_files: list[dict[str, Any]]
+    quarantined_pages: list[dict[str, Any]]
+    delivery_problems: list[dict[str, str]]
+    page_count_mismatches: list[dict[str, Any]]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.quarantined_files
+            or self.quarantined_pages
+            or self.delivery_problems
+            or self.page_count_mismatches
+        )
+
+    @property
+    def pages_per_minute(self) -> float:
+        return self.pages_ocr * 60.0 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "delivery": self.delivery,
+            "ok": self.ok,
+            "run_id": self.run_id,
+            "files": self.files,
+            "pages": self.pages,
+            "households": self.households,
+            "documents_written": self.documents_written,
+            "already_ingested": self.already_ingested,
+            "quarantined_files": self.quarantined_files,
+            "quarantined_pages": self.quarantined_pages,
+            "delivery_problems": self.delivery_problems,
+            "page_count_mismatches": self.page_count_mismatches,
+            "seconds": round(self.seconds, 1),
+            "pages_per_minute": round(self.pages_per_minute, 1),
+            "notes": self.notes,
+        }
+
+
+class DeliveryRecorder:
+    """The index writes of one ingest run of one delivery of one site."""
+
+    def __init__(self, index: Index, site: str, run_id: int = 0) -> None:
+        self.index = index
+        self.site = site
+        self.run_id = run_id
+        self.delivery_id = 0
+
+    def start(self, root: str, problems: Iterable[dict[str, str]]) -> int:
+        """The delivery's row (found or made), its problems recomputed as the folder is now."""
+        with self.index.transaction() as db:
+            row = db.execute(
+                "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.site, root]
+            ).fetchone()
+            if row:
+                self.delivery_id = row[0]
+            else:
+                self.delivery_id = (
+                    db["deliveries"]
+                    .insert({"site": self.site, "path": root, "first_seen": now()})
+                    .last_pk
+                )
+            db.execute("DELETE FROM delivery_problems WHERE delivery_id = ?", [self.delivery_id])
+            for problem in problems:
+                db["delivery_problems"].insert({"delivery_id": self.delivery_id, **problem})
+        return self.delivery_id
+
+    def known(self, item: InputLike) -> bool:
+        """Whether this input, with this content, was recorded for this delivery before."""
+        row = self.index.db.execute(
+            "SELECT 1 FROM input_files WHERE delivery_id = ? AND relpath = ? "
+            "AND sha256 IS ? LIMIT 1",
+            [self.delivery_id, item.relpath, item.sha256],
+        ).fetchone()
+        return row is not None
+
+    def duplicate_of(self, item: InputLike) -> tuple[int, str] | None:
+        """The site's ingested file with the same content, if there is one: (id, relpath)."""
+        if item.sha256 is None:
+            return None
+        row = self.index.db.execute(
+            "SELECT id, relpath FROM input_files WHERE site = ? AND sha256 = ? "
+            "AND outcome = ? ORDER BY id LIMIT 1",
+            [self.site, item.sha256, FileOutcome.INGESTED],
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _file_row(self, item: InputLike, outcome: FileOutcome, **extra: Any) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "site": self.site,
+            "relpath": item.relpath,
+            "format": item.format,
+            "sha256": item.sha256,
+            "size": item.size,
+            "outcome": outcome,
+            "run_id": self.run_id,
+            "ingested_at": now(),
+            **extra,
+        }
+
+    def quarantine_file(self, item: InputLike, reason: str, page_count: int | None = None) -> None:
+        """An input set aside whole, with its reason (and its pages, where they are known)."""
+        with self.index.transaction() as db:
+            file_id = (
+                db["input_files"]
+                .insert(
+                    self._file_row(
+                        item, FileOutcome.QUARANTINED, reason=reason, page_count=page_count
+                    )
+                )
+                .last_pk
+            )
+            db["quarantine"].insert(
+                {
+                    "site": self.site,
+                    "file_id": file_id,
+                    "first_page": 0 if page_count else None,
+                    "last_page": page_count - 1 if page_count else None,
+                    "reason": reason,
+                    "created_at": now(),
+                }
+            )
+
+    def duplicate(self, item: InputLike, of_id: int, of_path: str) -> None:
+        """An input with the same content as a file already archived: not archived twice."""
+        with self.index.transaction() as db:
+            db["input_files"].insert(
+                self._file_row(
+                    item,
+                    FileOutcome.DUPLICATE,
+                    reason=f"same content as {of_path}, already archived: not archived twice",
+                    duplicate_of=of_id,
+                )
+            )
+
+    # --- inside the one transaction of an ingested file -----------------------------------
+
+    def ingested_file(self, db: sqlite_utils.Database, item: InputLike, page_count: int) -> int:
+        return int(
+            db["input_files"]
+            .insert(self._file_row(item, FileOutcome.INGESTED, page_count=page_count))
+            .last_pk
+        )
+
+    def next_seq(self, db: sqlite_utils.Database, household: str, volume: int) -> int:
+        """The number of a household volume's next document."""
+        (last,) = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM documents "
+            "WHERE site = ? AND household = ? AND volume = ?",
+            [self.site, household, volume],
+        ).fetchone()
+        return int(last) + 1
+
+    def document(self, db: sqlite_utils.Database, row: dict[str, Any]) -> int:
+        """One archived document (site, household, volume, seq, path, hash, …)."""
+        return int(db["documents"].insert({"site": self.site, **row, "created_at": now()}).last_pk)
+
+    def sections(self, db: sqlite_utils.Database, file_id: int, sections: Iterable[Any]) -> None:
+        for section in sections:
+            db["sections"].insert(
+                {
+                    "file_id": file_id,
+                    "site": self.site,
+                    "household": section.household,
+                    "volume": section.volume,
+                    "cover_page": section.cover_page,
+                    "declared_pages": section.declared_pages,
+                    "found_pages": section.found_pages,
+                }
+            )
+
+    def pages(self, db: sqlite_utils.Database, file_id: int, pages: list[dict[str, Any]]) -> None:
+        """Every page of the file with its outcome; set-aside pages also as ranges."""
+        rows = []
+        quarantined: list[tuple[int, str]] = []
+        for page in pages:
+            barcodes = page.get("barcodes")
+            rows.append(
+                {
+                    "file_id": file_id,
+                    **page,
+                    "barcodes": json.dumps([list(b) for b in barcodes]) if barcodes else None,
+                }
+            )
+            if page["outcome"] == PageOutcome.QUARANTINED:
+                quarantined.append((page["page_index"], page["reason"] or "set aside"))
+        db["pages"].insert_all(rows)
+        for first, last, reason in _ranges(quarantined):
+            db["quarantine"].insert(
+                {
+                    "site": self.site,
+                    "file_id": file_id,
+                    "first_page": first,
+                    "last_page": last,
+                    "reason": reason,
+                    "created_at": now(),
+                }
+            )
+
+    def delivery_problem(self, db: sqlite_utils.Database, file: str, problem: str) -> None:
+        db["delivery_problems"].insert(
+            {"delivery_id": self.delivery_id, "file": file, "problem": problem}
+        )
+
+
+def _ranges(pages: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    """Consecutive pages with the same reason as (first, last, reason)."""
+    out: list[tuple[int, int, str]] = []
+    for index, reason in pages:
+        if out and out[-1][1] == index - 1 and out[-1][2] == reason:
+            out[-1] = (out[-1][0], index, reason)
+        else:
+            out.append((index, index, reason))
+    return out
+
+
+def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
+    """The state of one delivery as the index records it."""
+    db = index.db
+    (path,) = db.execute("SELECT path FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+    files = dict.fromkeys(map(str, FileOutcome), 0)
+    for outcome, count in db.execute(
+        "SELECT outcome, COUNT(*) FROM input_files WHERE delivery_id = ? GROUP BY outcome",
+        [delivery_id],
+    ):
+        files[outcome] = count
+    pages = {"input": 0, **dict.fromkeys(map(str, PageOutcome), 0)}
+    for outcome, count in db.execute(
+        "SELECT p.outcome, COUNT(*) FROM pages p JOIN input_files f ON f.id = p.file_id "
+        "WHERE f.delivery_id = ? GROUP BY p.outcome",
+        [delivery_id],
+    ):
+        pages[outcome] = count
+    # Files set aside whole count with their pages, where their page count is known.
+    (whole,) = db.execute(
+        "SELECT COALESCE(SUM(page_count), 0) FROM input_files "
+        "WHERE delivery_id = ? AND outcome = 'quarantined'",
+        [delivery_id],
+    ).fetchone()
+    pages["quarantined"] += whole
+    pages["input"] = sum(v for k, v in pages.items() if k != "input")
+    households = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT d.household FROM documents d JOIN input_files f ON f.id = d.file_id "
+            "WHERE f.delivery_id = ? ORDER BY d.household",
+            [delivery_id],
+        )
+    ]
+    quarantined_files = [
+        {"file": r[0], "reason": r[1]}
+        for r in db.execute(
+            "SELECT relpath, reason FROM input_files WHERE delivery_id = ? "
+            "AND outcome IN ('quarantined', 'duplicate') ORDER BY relpath",
+            [delivery_id],
+        )
+    ]
+    quarantined_pages = [
+        {"file": r[0], "pages": page_span(r[1], r[2]), "reason": r[3]}
+        for r in db.execute(
+            "SELECT f.relpath, q.first_page, q.last_page, q.reason FROM quarantine q "
+            "JOIN input_files f ON f.id = q.file_id "
+            "WHERE f.delivery_id = ? AND f.outcome = 'ingested' ORDER BY f.relpath, q.first_page",
+            [delivery_id],
+        )
+    ]
+    problems = [
+        {"file": r[0], "problem": r[1]}
+        for r in db.execute(
+            "SELECT file, problem FROM delivery_problems WHERE delivery_id = ? ORDER BY file",
+            [delivery_id],
+        )
+    ]
+    mismatches = [
+        {"household": r[0], "volume": r[1], "declared": r[2], "found": r[3], "file": r[4]}
+        for r in db.execute(
+            "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath "
+            "FROM sections s JOIN input_files f ON f.id = s.file_id WHERE f.delivery_id = ? "
+            "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages",
+            [delivery_id],
+        )
+    ]
+    return IngestReport(
+        site=site,
+        delivery=path,
+        run_id=0,
+        files=files,
+        pages=pages,
+        households=households,
+        documents_written=0,
+        pages_ocr=0,
+        already_ingested=0,
+        quarantined_files=quarantined_files,
+        quarantined_pages=quarantined_pages,
+        delivery_problems=problems,
+        page_count_mismatches=mismatches,
+        seconds=0.0,
+    )

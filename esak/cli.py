@@ -273,7 +273,8 @@ def ingest(
 
     Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15 --until 06:00
     """
-    from esak.migrate.ingest import deadline_from, ingest_delivery
+    from esak.migrate.ingest import ingest_delivery
+    from esak.migrate.scheduler import deadline_from
     from esak.profiles import load_profile
 
     deadline = deadline_from(until, max_minutes)

@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import errno
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esak.archive import clear_journal, document_path, move_in, recover_journal, write_journal
-from esak.errors import DependencyError, DiskFullError, InputError, StoppedError, UsageError
+from esak.archive import recover_journal
+from esak.errors import DependencyError, DiskFullError, InputError, StoppedError
 from esak.faults import fault
 from esak.files import display_name
 from esak.index.audit import recorded_run
 from esak.index.db import Index
 from esak.index.deliveries import DeliveryRecorder, IngestReport, delivery_report
+from esak.migrate.batch import Batch
+from esak.migrate.commit import commit_batch
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
+from esak.migrate.ocr import check_dependencies
 from esak.migrate.pages import open_pages
-from esak.migrate.plan import ORPHAN_REASON, BatchPlan, PageRecord, PlannedDocument, plan_batch
+from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.scheduler import Job, Scheduler, StopRequest
 from esak.migrate.tasks import (
     ClassifyResult,
@@ -39,7 +40,6 @@ from esak.migrate.tasks import (
     classify_chunk,
 )
 from esak.profiles import Profile
-from esak.vocabulary import PageKind, PageOutcome
 from esak.workspace import Workspace
 
 #: Document number of a probe: OCR of orphan pages, read for a cover sheet's printed text.
@@ -66,25 +66,6 @@ def _describe(error: object) -> str:
     return str(error)
 
 
-def check_dependencies(languages: tuple[str, ...]) -> None:
-    """Fail early, with the apt line, if Tesseract or a language pack is missing."""
-    if shutil.which("tesseract") is None:
-        raise DependencyError(
-            "Tesseract is not installed", "apt-get install tesseract-ocr tesseract-ocr-deu"
-        )
-    out = subprocess.run(
-        ["tesseract", "--list-langs"], capture_output=True, text=True, check=False
-    ).stdout
-    have = set(out.split())
-    missing = [lang for lang in languages if lang not in have]
-    if missing:
-        packages = " ".join(f"tesseract-ocr-{m.replace('_', '-')}" for m in missing)
-        raise DependencyError(
-            f"Tesseract has no language data for {', '.join(missing)}",
-            f"apt-get install {packages}",
-        )
-
-
 @dataclass
 class Progress:
     pages_total: int = 0
@@ -96,25 +77,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class _Batch:
-    """The coordinator's state for one input file on its way through the pipeline."""
-
-    item: InputItem
-    page_count: int
-    records: dict[int, PageRecord] = field(default_factory=dict)
-    chunks_left: int = 0
-    plan: BatchPlan | None = None
-    #: a document's pages -> its OCR result; a re-plan that keeps a document reuses it
-    done_by_pages: dict[tuple[int, ...], DocumentResult] = field(default_factory=dict)
-    failed: dict[tuple[int, ...], str] = field(default_factory=dict)
-    docs_left: int = 0
-    #: a document's text showed a cover sheet: plan again once the running documents are back
-    replan: bool = False
-    #: pages before the first cover were read once for a cover sheet's printed text
-    probed: bool = False
 
 
 class _Run:
@@ -168,7 +130,7 @@ class _Run:
     def run(self) -> None:
         rec = self.recorder
         rec.start(display_name(str(self.scan.root)), [p.to_dict() for p in self.scan.problems])
-        batches: list[_Batch] = []
+        batches: list[Batch] = []
         seen: dict[str, str] = {}
         for item in self.scan.items:
             if self.stop.check():
@@ -195,7 +157,7 @@ class _Run:
                 continue
             if item.sha256:
                 seen[item.sha256] = item.relpath
-            batches.append(_Batch(item, count))
+            batches.append(Batch(item, count))
         self.progress.files_total = len(batches)
         self.progress.pages_total = sum(b.page_count for b in batches)
         self.on_progress(self.progress)
@@ -211,7 +173,7 @@ class _Run:
             else:
                 rec.quarantine_file(item, f"same content as {first}, which was not archived")
 
-    def _process(self, batches: list[_Batch]) -> None:
+    def _process(self, batches: list[Batch]) -> None:
         self.run_tmp = self.tmp / f"run-{self.run_id}"
         self.run_tmp.mkdir(parents=True, exist_ok=True)
         pool = Pool(self.workers, self.scheduler_address)
@@ -232,7 +194,7 @@ class _Run:
 
     # --- the pipeline steps -------------------------------------------------------------
 
-    def _submit_classify(self, batch: _Batch, first: int) -> None:
+    def _submit_classify(self, batch: Batch, first: int) -> None:
         item = batch.item
         last = min(first + CHUNK_PAGES, batch.page_count) - 1
         task = ClassifyTask(str(item.path), item.files or None, first, last, self.profile)
@@ -253,7 +215,7 @@ class _Run:
         )
         batch.chunks_left += 1
 
-    def _classified(self, batch: _Batch, result: ClassifyResult | str) -> None:
+    def _classified(self, batch: Batch, result: ClassifyResult | str) -> None:
         batch.chunks_left -= 1
         if isinstance(result, ClassifyResult):
             for record in result.records:
@@ -268,7 +230,7 @@ class _Run:
             fault("classified")
             self._plan(batch)
 
-    def _plan(self, batch: _Batch) -> None:
+    def _plan(self, batch: Batch) -> None:
         item = batch.item
         records = [batch.records[i] for i in range(batch.page_count)]
         household_file = (item.household, item.volume or 1) if item.household else None
@@ -297,7 +259,7 @@ class _Run:
         if batch.docs_left == 0:
             self._commit(batch)
 
-    def _submit_doc(self, batch: _Batch, doc: PlannedDocument, probe: bool = False) -> None:
+    def _submit_doc(self, batch: Batch, doc: PlannedDocument, probe: bool = False) -> None:
         """OCR one planned document in a worker; a probe is read for cover sheets only, never
         archived, and not tried again."""
         task = DocumentTask(
@@ -336,7 +298,7 @@ class _Run:
         self.progress.documents_total += 1
 
     def _documented(
-        self, batch: _Batch, doc: PlannedDocument, result: DocumentResult, probe: bool = False
+        self, batch: Batch, doc: PlannedDocument, result: DocumentResult, probe: bool = False
     ) -> None:
         batch.docs_left -= 1
         key = tuple(doc.pages)
@@ -360,7 +322,7 @@ class _Run:
             covers = self._valid_text_covers(doc, result)
             if covers:
                 # A cover sheet whose barcode could not be read: split the batch anew.
-                _mark_text_covers(batch, covers)
+                batch.mark_text_covers(covers)
         self.progress.documents_done += 1
         self.on_progress(self.progress)
         if batch.docs_left == 0:
@@ -370,13 +332,13 @@ class _Run:
                 return
             self._commit(batch)
 
-    def _probed(self, batch: _Batch, doc: PlannedDocument, result: DocumentResult) -> None:
+    def _probed(self, batch: Batch, doc: PlannedDocument, result: DocumentResult) -> None:
         """A probe's OCR output is only read for cover sheets, never archived."""
         if result.output:
             Path(result.output).unlink(missing_ok=True)
         covers = self._valid_text_covers(doc, result) if not result.error else []
         if covers:
-            _mark_text_covers(batch, covers)
+            batch.mark_text_covers(covers)
 
     def _valid_text_covers(self, doc, result: DocumentResult) -> list[tuple[int, str]]:
         found = []
@@ -385,152 +347,18 @@ class _Run:
                 found.append((doc.pages[pos], household))
         return found
 
-    # --- committing one file ----------------------------------------------------------
-
-    def _commit(self, batch: _Batch) -> None:
-        assert batch.plan is not None
-        plan = batch.plan
-        failed_docs = {
-            d.number: batch.failed[tuple(d.pages)]
-            for d in plan.documents
-            if tuple(d.pages) in batch.failed
-        }
-        moves: list[tuple[str, Path]] = []
-        try:
-            self._commit_rows(batch, failed_docs, moves)
-        except BaseException:
-            # The transaction was rolled back: files moved for it are not part of the archive.
-            for _, target in moves:
-                target.unlink(missing_ok=True)
-            raise
-        finally:
-            clear_journal(self.ws)
-        archived = [doc for doc in plan.documents if doc.number not in failed_docs]
-        self.documents_written += len(archived)
-        self.pages_ocr += sum(batch.done_by_pages[tuple(d.pages)].pages for d in archived)
+    def _commit(self, batch: Batch) -> None:
+        documents, pages = commit_batch(
+            self.ws,
+            self.index,
+            self.recorder,
+            batch,
+            self.scan.manifest_pages.get(batch.item.relpath),
+        )
+        self.documents_written += documents
+        self.pages_ocr += pages
         self.progress.files_done += 1
         self.on_progress(self.progress)
-
-    def _commit_rows(
-        self, batch: _Batch, failed_docs: dict[int, str], moves: list[tuple[str, Path]]
-    ) -> None:
-        """One transaction for the file; the PDFs are moved in just before it commits."""
-        assert batch.plan is not None
-        plan = batch.plan
-        item = batch.item
-        site = self.profile.key
-        rec = self.recorder
-        with self.index.transaction() as db:
-            file_id = rec.ingested_file(db, item, batch.page_count)
-            doc_ids: dict[int, int] = {}
-            for doc in plan.documents:
-                if doc.number in failed_docs:
-                    continue
-                result = batch.done_by_pages[tuple(doc.pages)]
-                seq = rec.next_seq(db, doc.household, doc.volume)
-                rel = document_path(site, doc.household, doc.volume, seq)
-                assert result.output is not None
-                moves.append((result.output, self.ws.archive_dir / rel))
-                doc_ids[doc.number] = rec.document(
-                    db,
-                    {
-                        "household": doc.household,
-                        "volume": doc.volume,
-                        "seq": seq,
-                        "doc_type": doc.doc_type,
-                        "path": rel,
-                        "pages": result.pages,
-                        "size": result.size,
-                        "sha256": result.sha256,
-                        "pdfa": result.pdfa,
-                        "text_chars": result.text_chars,
-                        "file_id": file_id,
-                    },
-                )
-            rec.sections(db, file_id, plan.sections)
-            rec.pages(db, file_id, self._page_rows(batch, failed_docs, doc_ids))
-            expected_pages = self.scan.manifest_pages.get(item.relpath)
-            if expected_pages is not None and expected_pages != batch.page_count:
-                rec.delivery_problem(
-                    db,
-                    item.relpath,
-                    f"page count differs from manifest "
-                    f"(manifest {expected_pages}, found {batch.page_count})",
-                )
-            write_journal(self.ws, [target for _, target in moves])
-            move_in(moves)
-            fault("moved")
-
-    def _page_rows(
-        self, batch: _Batch, failed_docs: dict[int, str], doc_ids: dict[int, int]
-    ) -> list[dict[str, Any]]:
-        """Every page's outcome as planned; the pages of a document that failed set aside."""
-        assert batch.plan is not None
-        doc_page: dict[int, int] = {}
-        rows = []
-        for outcome in batch.plan.pages:
-            record = batch.records[outcome.index]
-            state, reason, document_id = outcome.outcome, outcome.reason, None
-            if state == PageOutcome.ARCHIVED and outcome.document in failed_docs:
-                state = PageOutcome.QUARANTINED
-                reason = f"document could not be archived: {failed_docs[outcome.document]}"
-            if state == PageOutcome.ARCHIVED:
-                document_id = doc_ids[outcome.document]
-                doc_page[document_id] = doc_page.get(document_id, 0) + 1
-            rows.append(
-                {
-                    "page_index": outcome.index,
-                    "kind": record.kind,
-                    "barcodes": record.barcodes,
-                    "detected_by": record.detected_by if record.kind == PageKind.COVER else None,
-                    "outcome": state,
-                    "household": outcome.household,
-                    "volume": outcome.volume,
-                    "document_id": document_id,
-                    "document_page": doc_page.get(document_id) if document_id else None,
-                    "reason": reason,
-                }
-            )
-        return rows
-
-
-def _mark_text_covers(batch: _Batch, covers: list[tuple[int, str]]) -> None:
-    """Pages whose printed text shows a cover sheet become covers; the batch is planned anew."""
-    for index, household in covers:
-        batch.records[index] = replace(
-            batch.records[index],
-            kind="cover",
-            household=household,
-            volume=1,
-            declared_pages=0,
-            detected_by="ocr",
-        )
-    batch.replan = True
-
-
-def deadline_from(
-    until: str | None, max_minutes: float | None, now: datetime | None = None
-) -> float | None:
-    """The earlier of ``--until HH:MM`` (the next such local time) and now + ``--max-minutes``.
-
-    Returned as a ``time.time()`` value; None when neither is given.
-    """
-    now = now or datetime.now().astimezone()
-    candidates = []
-    if until is not None:
-        try:
-            hour, minute = (int(part) for part in until.split(":"))
-            at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        except ValueError as exc:
-            raise UsageError(f"--until {until!r} is not a time of day (HH:MM, e.g. 06:00)") from exc
-        if at <= now:
-            at += timedelta(days=1)  # 06:00 said at 22:00 means tomorrow morning
-        candidates.append(at.timestamp())
-    if max_minutes is not None:
-        if max_minutes <= 0:
-            raise UsageError("--max-minutes must be more than 0")
-        candidates.append(now.timestamp() + max_minutes * 60)
-    return min(candidates) if candidates else None
 
 
 def ingest_delivery(

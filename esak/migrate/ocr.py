@@ -26,6 +26,8 @@ from pathlib import Path
 import pikepdf
 from PIL import Image
 
+from esak.errors import DependencyError
+
 #: Below this mean word confidence (0-100) a page's text may be turned: upright German
 #: text scores about 90, text on its head or turned anticlockwise about 25.
 SUSPECT_CONFIDENCE = 60.0
@@ -367,3 +369,22 @@ def disk_is_full(folder: Path, need: int = 64 << 20) -> bool:
         return shutil.disk_usage(folder).free < need
     except OSError:
         return False
+
+
+def check_dependencies(languages: tuple[str, ...]) -> None:
+    """Fail early, with the apt line, if Tesseract or a language pack is missing."""
+    if shutil.which("tesseract") is None:
+        raise DependencyError(
+            "Tesseract is not installed", "apt-get install tesseract-ocr tesseract-ocr-deu"
+        )
+    out = subprocess.run(
+        ["tesseract", "--list-langs"], capture_output=True, text=True, check=False
+    ).stdout
+    have = set(out.split())
+    missing = [lang for lang in languages if lang not in have]
+    if missing:
+        packages = " ".join(f"tesseract-ocr-{m.replace('_', '-')}" for m in missing)
+        raise DependencyError(
+            f"Tesseract has no language data for {', '.join(missing)}",
+            f"apt-get install {packages}",
+        )

@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from esak.errors import UsageError
 from esak.migrate.executor import Pool
 
 
@@ -205,3 +207,28 @@ class Scheduler:
             job.on_done(result)
         else:
             self._retry_or_fail(job, reason)
+
+
+def deadline_from(
+    until: str | None, max_minutes: float | None, now: datetime | None = None
+) -> float | None:
+    """The earlier of ``--until HH:MM`` (the next such local time) and now + ``--max-minutes``.
+
+    Returned as a ``time.time()`` value; None when neither is given.
+    """
+    now = now or datetime.now().astimezone()
+    candidates = []
+    if until is not None:
+        try:
+            hour, minute = (int(part) for part in until.split(":"))
+            at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        except ValueError as exc:
+            raise UsageError(f"--until {until!r} is not a time of day (HH:MM, e.g. 06:00)") from exc
+        if at <= now:
+            at += timedelta(days=1)  # 06:00 said at 22:00 means tomorrow morning
+        candidates.append(at.timestamp())
+    if max_minutes is not None:
+        if max_minutes <= 0:
+            raise UsageError("--max-minutes must be more than 0")
+        candidates.append(now.timestamp() + max_minutes * 60)
+    return min(candidates) if candidates else None

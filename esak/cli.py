@@ -176,7 +176,7 @@ def inspect(file: Path, site: str | None, as_json: bool) -> None:
         render.inspect_table(report)
     if report.problems:
         render.warn_all(report.problems)
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(report.exit_code))
 
 
 # --- expected lists -------------------------------------------------------------------------
@@ -217,8 +217,7 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
     if as_json:
         _emit_json(result.to_dict())
     render.expected_import_summary(result, to_stderr=as_json)
-    if not result.ok:
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(result.exit_code))
 
 
 # --- ingest and show ------------------------------------------------------------------------
@@ -287,8 +286,7 @@ def ingest(
     if as_json:
         _emit_json(report.to_dict())
     render.ingest_summary(report, to_stderr=as_json)
-    if not report.ok:
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(report.exit_code))
 
 
 @cli.command()
@@ -473,8 +471,7 @@ def rollout_status(app: App, fmt: str, output: Path | None, as_of: Any, as_json:
         lambda: rollout_html(status),
         lambda to_stderr: render.rollout_table(status, to_stderr=to_stderr),
     )
-    if status.overdue:
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(status.exit_code))
 
 
 @rollout.command("plan")
@@ -503,8 +500,7 @@ def rollout_plan(app: App, as_of: Any, as_json: bool) -> None:
             }
         )
     render.rollout_plan(status, to_stderr=as_json)
-    if nxt and nxt.blockers:
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(status.plan_exit_code))
 
 
 # --- blank pages ------------------------------------------------------------------------------
@@ -703,8 +699,7 @@ def demo(output: Path, households: int, seed: int, as_json: bool) -> None:
     if as_json:
         _emit_json(result.to_dict())
     render.demo_summary(result, to_stderr=as_json)
-    if not result.ok:
-        sys.exit(int(ExitCode.PROBLEMS))
+    sys.exit(int(result.exit_code))
 
 
 def main() -> None:

@@ -39,6 +39,10 @@ class RunRecord:
     outcome: str = "ok"
     exit_code: int = 0
 
+    def finish(self, code: ExitCode) -> None:
+        """Record how the run ended, from its result's exit code."""
+        self.outcome, self.exit_code = code.name.lower(), int(code)
+
 
 @contextlib.contextmanager
 def recorded_run(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from esak.errors import ExitCode
 from esak.index.audit import now
 from esak.index.db import Index
 from esak.index.records import page_span
@@ -56,6 +57,11 @@ class IngestReport:
             or self.delivery_problems
             or self.page_count_mismatches
         )
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when all is well, 1 (problems) otherwise: for the CLI and the run log alike."""
+        return ExitCode.OK if self.ok else ExitCode.PROBLEMS
 
     @property
     def pages_per_minute(self) -> float:

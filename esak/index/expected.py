@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esak.errors import InputError
+from esak.errors import ExitCode, InputError
 from esak.index.audit import now as now_utc
 from esak.index.audit import recorded_run
 from esak.index.db import Index
@@ -98,6 +98,11 @@ class ExpectedImport:
     def ok(self) -> bool:
         return not self.rejected
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when all is well, 1 (problems) otherwise: for the CLI and the run log alike."""
+        return ExitCode.OK if self.ok else ExitCode.PROBLEMS
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
@@ -130,8 +135,7 @@ def import_expected(
     options = {"file": str(Path(path).absolute()), "replace": replace}
     with recorded_run(index, "expected import", site, options) as run:
         result = _import_expected(index, site, path, is_household, replace)
-        if not result.ok:
-            run.outcome, run.exit_code = "problems", 1
+        run.finish(result.exit_code)
         return result
 
 

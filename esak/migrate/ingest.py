@@ -430,5 +430,5 @@ def ingest_delivery(
                     f"nothing to do: all {run.already} file(s) of this delivery "
                     "were ingested before"
                 )
-            record.outcome, record.exit_code = ("ok", 0) if report.ok else ("problems", 1)
+            record.finish(report.exit_code)
             return report

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from esak.errors import InputError, redeliver
+from esak.errors import ExitCode, InputError, redeliver
 from esak.files import display_name
 from esak.migrate.classify import PageClass, classify_page
 from esak.migrate.codes import SiteRules
@@ -47,6 +47,11 @@ class InspectReport:
         found = [f"page {p.index + 1}: {p.page.problem}" for p in self.pages if p.page.problem]
         found += [f"{name}: not a page image, ignored" for name in self.ignored_files]
         return found
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """1 when a cover sheet or separator cannot be used, or a file is not a page image."""
+        return ExitCode.PROBLEMS if self.problems else ExitCode.OK
 
     def counts(self) -> dict[str, int]:
         out = {"cover": 0, "separator": 0, "blank": 0, "content": 0}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esak.errors import ExitCode
 from esak.index.db import Index
 from esak.index.deliveries import IngestReport
 from esak.index.expected import expected_households, import_expected
@@ -40,6 +41,11 @@ class DemoResult:
     @property
     def ok(self) -> bool:
         return all(passed for _, passed in self.checks)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when all is well, 1 (problems) otherwise: for the CLI and the run log alike."""
+        return ExitCode.OK if self.ok else ExitCode.PROBLEMS
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from esak.errors import ExitCode
 from esak.index.db import Index
 from esak.profiles import Profile
 from esak.vocabulary import SiteState
@@ -75,6 +76,17 @@ class RolloutStatus:
     @property
     def overdue(self) -> list[str]:
         return [s.key for s in self.sites if s.overdue]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``rollout status``: 1 when a site is overdue."""
+        return ExitCode.PROBLEMS if self.overdue else ExitCode.OK
+
+    @property
+    def plan_exit_code(self) -> ExitCode:
+        """``rollout plan``: 1 when something blocks the next site."""
+        nxt = self.next_site
+        return ExitCode.PROBLEMS if nxt and nxt.blockers else ExitCode.OK
 
     @property
     def next_site(self) -> SiteStatus | None:

@@ -123,8 +123,8 @@ def verify_site(
     with recorded_run(index, "verify", profile.key, {"level": level.value}) as run:
         report = build_report(index, workspace, profile, level)
         _record(index, report, run.id)
-        run.outcome = report.status
-        run.exit_code = int(report.exit_code)
+        run.finish(report.exit_code)
+        run.outcome = report.status  # complete, incomplete or damaged: more than the code
     return report
 
 

@@ -18,7 +18,14 @@ import sqlite_utils
 from esak.errors import ExitCode
 from esak.index.audit import now
 from esak.index.db import Index
-from esak.index.records import page_span
+from esak.index.facts import (
+    Scope,
+    delivery_problems,
+    files_with_outcome,
+    only,
+    page_count_mismatches,
+    quarantined_pages,
+)
 from esak.vocabulary import FileOutcome, PageOutcome
 
 
@@ -266,6 +273,10 @@ def _ranges(pages: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
+def _by_file(row: dict[str, Any]) -> str:
+    return row["file"]
+
+
 def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
     """The state of one delivery as the index records it."""
     db = index.db
@@ -299,39 +310,15 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
             [delivery_id],
         )
     ]
-    quarantined_files = [
-        {"file": r[0], "reason": r[1]}
-        for r in db.execute(
-            "SELECT relpath, reason FROM input_files WHERE delivery_id = ? "
-            "AND outcome IN ('quarantined', 'duplicate') ORDER BY relpath",
-            [delivery_id],
-        )
-    ]
-    quarantined_pages = [
-        {"file": r[0], "pages": page_span(r[1], r[2]), "reason": r[3]}
-        for r in db.execute(
-            "SELECT f.relpath, q.first_page, q.last_page, q.reason FROM quarantine q "
-            "JOIN input_files f ON f.id = q.file_id "
-            "WHERE f.delivery_id = ? AND f.outcome = 'ingested' ORDER BY f.relpath, q.first_page",
-            [delivery_id],
-        )
-    ]
-    problems = [
-        {"file": r[0], "problem": r[1]}
-        for r in db.execute(
-            "SELECT file, problem FROM delivery_problems WHERE delivery_id = ? ORDER BY file",
-            [delivery_id],
-        )
-    ]
-    mismatches = [
-        {"household": r[0], "volume": r[1], "declared": r[2], "found": r[3], "file": r[4]}
-        for r in db.execute(
-            "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath "
-            "FROM sections s JOIN input_files f ON f.id = s.file_id WHERE f.delivery_id = ? "
-            "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages",
-            [delivery_id],
-        )
-    ]
+    scope = Scope(site, delivery_id)
+    set_aside = files_with_outcome(index, scope, FileOutcome.QUARANTINED)
+    duplicates = files_with_outcome(index, scope, FileOutcome.DUPLICATE)
+    quarantined_files = sorted(only(set_aside + duplicates, "file", "reason"), key=_by_file)
+    quarantined = only(quarantined_pages(index, scope), "file", "pages", "reason")
+    problems = only(delivery_problems(index, scope), "file", "problem")
+    mismatches = only(
+        page_count_mismatches(index, scope), "household", "volume", "declared", "found", "file"
+    )
     return IngestReport(
         site=site,
         delivery=path,
@@ -343,7 +330,7 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
         pages_ocr=0,
         already_ingested=0,
         quarantined_files=quarantined_files,
-        quarantined_pages=quarantined_pages,
+        quarantined_pages=quarantined,
         delivery_problems=problems,
         page_count_mismatches=mismatches,
         seconds=0.0,

@@ -16,10 +16,18 @@ from typing import Any
 from esak.errors import ExitCode
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
-from esak.index.records import page_span
+from esak.index.facts import (
+    Scope,
+    delivery_problems,
+    files_with_outcome,
+    only,
+    page_count_mismatches,
+    quarantined_pages,
+    rows,
+)
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
-from esak.vocabulary import PageOutcome
+from esak.vocabulary import FileOutcome, PageOutcome
 from esak.workspace import Workspace
 
 OUTCOMES = tuple(PageOutcome)
@@ -133,6 +141,7 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
     started = time.monotonic()
     db = index.db
     site = profile.key
+    scope = Scope(site)
     expected_volumes = {
         h: v or 1
         for h, v in db.execute(
@@ -176,48 +185,14 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         pages=pages,
         batches=batches,
         accounting_errors=accounting_errors,
-        page_count_mismatches=_rows(
-            index,
-            "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath "
-            "FROM sections s JOIN input_files f ON f.id = s.file_id WHERE s.site = ? "
-            "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages "
-            "ORDER BY s.household, s.volume, f.relpath",
-            [site],
-            ("household", "volume", "declared", "found", "file"),
+        page_count_mismatches=only(
+            page_count_mismatches(index, scope), "household", "volume", "declared", "found", "file"
         ),
-        delivery_problems=_rows(
-            index,
-            "SELECT d.path, p.file, p.problem FROM delivery_problems p "
-            "JOIN deliveries d ON d.id = p.delivery_id WHERE d.site = ? ORDER BY d.path, p.file",
-            [site],
-            ("delivery", "file", "problem"),
-        ),
-        quarantined_files=_rows(
-            index,
-            "SELECT d.path, f.relpath, f.page_count, f.reason FROM input_files f "
-            "JOIN deliveries d ON d.id = f.delivery_id "
-            "WHERE f.site = ? AND f.outcome = 'quarantined' ORDER BY d.path, f.relpath",
-            [site],
-            ("delivery", "file", "pages", "reason"),
-        ),
-        quarantined_pages=[
-            {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason}
-            for d, f, first, last, reason in index.db.execute(
-                "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
-                "FROM quarantine q JOIN input_files f ON f.id = q.file_id "
-                "JOIN deliveries d ON d.id = f.delivery_id "
-                "WHERE q.site = ? AND f.outcome = 'ingested' "
-                "ORDER BY d.path, f.relpath, q.first_page",
-                [site],
-            )
-        ],
-        duplicate_files=_rows(
-            index,
-            "SELECT d.path, f.relpath, f.reason FROM input_files f "
-            "JOIN deliveries d ON d.id = f.delivery_id "
-            "WHERE f.site = ? AND f.outcome = 'duplicate' ORDER BY d.path, f.relpath",
-            [site],
-            ("delivery", "file", "reason"),
+        delivery_problems=delivery_problems(index, scope),
+        quarantined_files=files_with_outcome(index, scope, FileOutcome.QUARANTINED),
+        quarantined_pages=quarantined_pages(index, scope),
+        duplicate_files=only(
+            files_with_outcome(index, scope, FileOutcome.DUPLICATE), "delivery", "file", "reason"
         ),
         documents=documents,
         fixity=check_fixity(index, workspace.archive_dir, site, level),
@@ -291,10 +266,6 @@ def _document_errors(index: Index, site: str) -> list[dict[str, Any]]:
             [site],
         )
     ]
-
-
-def _rows(index: Index, sql: str, params: list[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [dict(zip(keys, r, strict=True)) for r in index.db.execute(sql, params)]
 
 
 def _findings(r: SiteReport) -> list[str]:
@@ -372,7 +343,7 @@ def verification_history(index: Index, site: str | None = None, limit: int = 50)
         "files_missing", "files_untracked", "documents_invalid", "findings", "os_user",
     )  # fmt: skip
     out = []
-    for row in _rows(index, sql, params, keys):
+    for row in rows(index, sql, params, keys):
         for flag in ("ok", "complete", "intact"):
             row[flag] = bool(row[flag])
         row["findings"] = json.loads(row["findings"])

@@ -1,0 +1,94 @@
+"""The facts about what was ingested, one query each, for a whole site or one delivery.
+
+The ingest report (one delivery) and verify (a whole site) ask the same questions: which
+files and pages were set aside and why, which delivery problems there are, where a cover
+sheet's declared page count differs from what was found. Each is answered here once, with
+its scope as a parameter, so both always count the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from esak.index.db import Index
+from esak.index.records import page_span
+from esak.vocabulary import FileOutcome
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A site, or one delivery of it."""
+
+    site: str
+    delivery_id: int | None = None
+
+    def where(self, site_column: str, delivery_column: str) -> tuple[str, list[Any]]:
+        if self.delivery_id is None:
+            return f"{site_column} = ?", [self.site]
+        return f"{site_column} = ? AND {delivery_column} = ?", [self.site, self.delivery_id]
+
+
+def only(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """The rows with just these keys, for a report that shows less of a fact."""
+    return [{k: row[k] for k in keys} for row in rows]
+
+
+def rows(index: Index, sql: str, params: list[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a query as dicts with these keys."""
+    return [dict(zip(keys, r, strict=True)) for r in index.db.execute(sql, params)]
+
+
+def page_count_mismatches(index: Index, scope: Scope) -> list[dict[str, Any]]:
+    """Cover sheets whose declared page count differs from the pages found after them."""
+    where, params = scope.where("s.site", "f.delivery_id")
+    return rows(
+        index,
+        "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath, d.path "
+        "FROM sections s JOIN input_files f ON f.id = s.file_id "
+        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} "
+        "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages "
+        "ORDER BY s.household, s.volume, f.relpath",
+        params,
+        ("household", "volume", "declared", "found", "file", "delivery"),
+    )
+
+
+def delivery_problems(index: Index, scope: Scope) -> list[dict[str, Any]]:
+    """Manifest gaps, checksum and page-count differences of the deliveries."""
+    where, params = scope.where("d.site", "d.id")
+    return rows(
+        index,
+        "SELECT d.path, p.file, p.problem FROM delivery_problems p "
+        f"JOIN deliveries d ON d.id = p.delivery_id WHERE {where} ORDER BY d.path, p.file",
+        params,
+        ("delivery", "file", "problem"),
+    )
+
+
+def files_with_outcome(index: Index, scope: Scope, outcome: FileOutcome) -> list[dict[str, Any]]:
+    """Input files set aside whole (with their pages, where known) or found duplicate."""
+    where, params = scope.where("f.site", "f.delivery_id")
+    return rows(
+        index,
+        "SELECT d.path, f.relpath, f.page_count, f.reason FROM input_files f "
+        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ? "
+        "ORDER BY d.path, f.relpath",
+        [*params, outcome],
+        ("delivery", "file", "pages", "reason"),
+    )
+
+
+def quarantined_pages(index: Index, scope: Scope) -> list[dict[str, Any]]:
+    """Page ranges of ingested files set aside, with the reason (pages counted from 1)."""
+    where, params = scope.where("q.site", "f.delivery_id")
+    return [
+        {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason}
+        for d, f, first, last, reason in index.db.execute(
+            "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
+            "FROM quarantine q JOIN input_files f ON f.id = q.file_id "
+            f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ? "
+            "ORDER BY d.path, f.relpath, q.first_page",
+            [*params, FileOutcome.INGESTED],
+        )
+    ]

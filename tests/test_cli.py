@@ -49,6 +49,9 @@ def test_inspect_json_follows_the_contract():
     assert [p["kind"] for p in data["pages"]] == ["content", "separator", "content"]
     assert data["pages"][1]["barcodes"] == [{"format": "Code39", "text": "PATCHT"}]
     assert data["pages"][0]["barcodes"] == []
+    # A content page without a barcode says which mark made it content, and where.
+    assert "mm from the left" in data["pages"][0]["why"]
+    assert "why" not in data["pages"][1]
 
 
 def test_inspect_of_an_encrypted_file_is_one_line_and_exit_3():

@@ -289,3 +289,17 @@ def test_the_verdict_says_where_the_writing_is():
     v = verdict(s)
     assert not v.blank
     assert "120 mm from the left" in v.reason and "mm from the top" in v.reason
+
+
+def test_at_100_dpi_faint_marks_are_never_taken_for_bleed_through():
+    # A pixel of 0.25 mm cannot show whether an edge is soft: a highlighter stroke beside
+    # faint blurred text must stay content rather than pass for part of a bleed layer.
+    s = Sheet(100, paper=242)
+    for row in range(35):
+        s.text(25, 30 + row * 7, "Sehr geehrte Damen und Herren, hiermit", 10, 226)
+    s.img = s.img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).filter(
+        ImageFilter.GaussianBlur(0.4 * 100 / 25.4)
+    )
+    s.draw = ImageDraw.Draw(s.img)
+    s.draw.rectangle([s.px(40), s.px(150), s.px(110), s.px(155)], fill=225)
+    assert not verdict(s).blank

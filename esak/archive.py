@@ -33,9 +33,15 @@ def journal_path(workspace: Workspace) -> Path:
 def write_journal(workspace: Workspace, targets: list[Path]) -> None:
     """Name the archive files about to be moved in, durably, before the first is moved."""
     rel = [t.relative_to(workspace.archive_dir).as_posix() for t in targets]
-    fd = os.open(journal_path(workspace), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    write_durably(journal_path(workspace), rel)
+
+
+def write_durably(path: Path, data: object) -> None:
+    """A journal as JSON, owner-only, on disk (fsync) before the caller goes on: it must
+    outlive a kill or a power cut that comes right after."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(rel, fh)
+        json.dump(data, fh)
         fh.flush()
         os.fsync(fh.fileno())
 

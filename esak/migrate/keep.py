@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esak.archive import document_path, write_durably
 from esak.errors import (
     DependencyError,
     DiskFullError,
@@ -351,7 +352,7 @@ def _commit(
                         [site, target.household, target.volume],
                     ).fetchone()[0]
                     # Only validated household numbers and integers make up the path.
-                    rel = f"{site}/{target.household}/band-{target.volume:02d}/{seq:04d}.pdf"
+                    rel = document_path(site, target.household, target.volume, seq)
                     target.path = rel
                     row = {
                         "site": site, "household": target.household, "volume": target.volume,
@@ -439,11 +440,7 @@ def _write_journal(
         }
         for target, new, _, backup in swaps
     ]
-    fd = os.open(_journal_path(workspace), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"run_id": run_id, "entries": entries}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_durably(_journal_path(workspace), {"run_id": run_id, "entries": entries})
 
 
 def recover_keep(workspace: Workspace, index: Index) -> list[str]:

@@ -17,6 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from esak.errors import InputError, redeliver
+
 _T = TypeVar("_T")
 
 
@@ -45,6 +47,15 @@ def memory_limit(limit: int) -> Iterator[None]:
 
 class ReaderDied(Exception):
     """The reading process died (memory refused, or PDFium crashed) while it read."""
+
+
+def reader_died(where: str) -> InputError:
+    """The error for a file or page whose reading ended the limited process."""
+    return InputError(
+        f"{where}: reading it took more than the "
+        f"{CLASSIFY_MEMORY_LIMIT >> 20} MiB a page may use, and the reading process died",
+        redeliver("the file is damaged or built to exhaust memory"),
+    )
 
 
 class LimitedReader:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -163,6 +164,32 @@ def test_a_worker_killed_mid_document_is_retried(delivery, reference, tmp_path):
     code, _, err = ingest(ws, delivery, env=faults(tmp_path, "kill:worker-doc@2"))
     assert code == ExitCode.OK, err
     assert state(ws) == reference
+    clean(ws)
+
+
+def test_a_worker_killed_while_counting_a_file_s_pages_is_retried(delivery, reference, tmp_path):
+    """The coordinator never opens a delivery file itself: a file that kills the process
+    reading it (here: the first one counted) takes a worker, which is replaced."""
+    ws = tmp_path / "ws"
+    code, _, err = ingest(ws, delivery, env=faults(tmp_path, "kill:worker-count@1"))
+    assert code == ExitCode.OK, err
+    assert state(ws) == reference
+    clean(ws)
+
+
+def test_a_file_that_kills_every_reader_is_set_aside_and_the_rest_archived(tmp_path, delivery):
+    single = tmp_path / "delivery"
+    single.mkdir()
+    shutil.copy(delivery / "batch_001.pdf", single / "batch_001.pdf")
+    ws = tmp_path / "ws"
+    # Every attempt at counting dies: the file is set aside, the run itself ends normally.
+    spec = ",".join(f"kill:worker-count@{n}" for n in range(1, 6))
+    code, out, err = ingest(ws, single, env=faults(tmp_path, spec))
+    assert code == ExitCode.PROBLEMS, err
+    report = json.loads(out)
+    (aside,) = report["quarantined_files"]
+    assert aside["file"] == "batch_001.pdf" and "could not be read" in aside["reason"]
+    assert report["files"]["quarantined"] == 1
     clean(ws)
 
 

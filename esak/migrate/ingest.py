@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.archive import recover_journal
-from esak.errors import DependencyError, DiskFullError, InputError, StoppedError
+from esak.errors import DependencyError, DiskFullError, StoppedError
 from esak.faults import fault
 from esak.files import display_name
 from esak.index.audit import recorded_run
@@ -28,22 +28,22 @@ from esak.migrate.commit import commit_batch
 from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
 from esak.migrate.ocr import check_dependencies
-from esak.migrate.pages import open_pages
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.scheduler import Job, Scheduler, StopRequest
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
+    CountResult,
+    CountTask,
     DocumentResult,
     DocumentTask,
     build_document,
     classify_chunk,
+    count_pages,
 )
 from esak.profiles import Profile
+from esak.vocabulary import PageKind
 from esak.workspace import Workspace
-
-#: Document number of a probe: OCR of orphan pages, read for a cover sheet's printed text.
-_PROBE = -1
 
 #: Pages one classification task takes: small enough to spread a big batch over all workers.
 CHUNK_PAGES = 16
@@ -80,14 +80,21 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class _Run:
+    """One ingest: the coordinator's side of the pipeline. Per input file, in this order:
+
+    count its pages (in a worker: the file is untrusted) → classify them (in chunks) → plan
+    sections and documents → OCR the documents (and probe pages before the first cover for a
+    cover sheet's printed text) → plan again where OCR found such a cover → commit. Jobs end
+    in any order; after each one :meth:`_advance` takes the file as far as it can go.
+    """
+
     def __init__(
         self,
         workspace: Workspace,
         index: Index,
         profile: Profile,
         scan: DeliveryScan,
-        workers: int | None,
-        scheduler: str | None,
+        pool: Callable[[], Pool],
         on_progress: ProgressCallback | None,
         deadline: float | None = None,
         page_timeout_s: float = PAGE_TIMEOUT_S,
@@ -95,19 +102,16 @@ class _Run:
     ) -> None:
         self.ws = workspace
         self.index = index
-        self.db = index.db
         self.profile = profile
         self.scan = scan
-        self.workers = workers
-        self.scheduler_address = scheduler
+        self.make_pool = pool
         self.on_progress = on_progress or (lambda p: None)
         self.progress = Progress()
         self.documents_written = 0
         self.pages_ocr = 0
         self.already = 0
         self.recorder = DeliveryRecorder(index, profile.key)
-        self.tmp = workspace.tmp_dir
-        self.run_tmp = self.tmp / "run"
+        self.run_tmp = workspace.tmp_dir / "run"
         #: the deadline, and SIGTERM or Ctrl-C: no new work after them
         self.stop = StopRequest(deadline)
         self.page_timeout_s = page_timeout_s
@@ -117,20 +121,18 @@ class _Run:
         #: once that earlier file is archived (or not).
         self.pending_duplicates: list[tuple[InputItem, str]] = []
 
-    @property
-    def run_id(self) -> int:
-        return self.recorder.run_id
+    # --- the steps of a delivery ----------------------------------------------------------
 
-    @run_id.setter
-    def run_id(self, value: int) -> None:
-        self.recorder.run_id = value
+    def start(self) -> None:
+        self.recorder.start(
+            display_name(str(self.scan.root)), [p.to_dict() for p in self.scan.problems]
+        )
 
-    # --- the pipeline -------------------------------------------------------------------
-
-    def run(self) -> None:
+    def select(self) -> list[InputItem]:
+        """The files this run has to read. Every other file of the delivery is recorded here
+        (done before, unusable, a duplicate) or waits for the file it repeats."""
         rec = self.recorder
-        rec.start(display_name(str(self.scan.root)), [p.to_dict() for p in self.scan.problems])
-        batches: list[Batch] = []
+        chosen: list[InputItem] = []
         seen: dict[str, str] = {}
         for item in self.scan.items:
             if self.stop.check():
@@ -149,39 +151,25 @@ class _Run:
                 # Same content twice in this delivery: the first one is archived.
                 self.pending_duplicates.append((item, seen[item.sha256]))
                 continue
-            try:
-                with open_pages(item.path, item.files or None) as src:
-                    count = src.page_count
-            except InputError as exc:
-                rec.quarantine_file(item, exc.message)
-                continue
             if item.sha256:
                 seen[item.sha256] = item.relpath
-            batches.append(Batch(item, count))
-        self.progress.files_total = len(batches)
-        self.progress.pages_total = sum(b.page_count for b in batches)
+            chosen.append(item)
+        self.progress.files_total = len(chosen)
         self.on_progress(self.progress)
-        if batches:
-            self._process(batches)
-        if self.stop.stopping:
-            # Duplicates wait for their original's outcome, which the next run decides.
-            return
-        for item, first in self.pending_duplicates:
-            dup = rec.duplicate_of(item)
-            if dup:
-                rec.duplicate(item, *dup)
-            else:
-                rec.quarantine_file(item, f"same content as {first}, which was not archived")
+        return chosen
 
-    def _process(self, batches: list[Batch]) -> None:
-        self.run_tmp = self.tmp / f"run-{self.run_id}"
+    def process(self, items: list[InputItem]) -> None:
+        """Count, classify, plan, OCR, re-plan and commit every file; returns when all are
+        done, or when a stop has let the work in flight finish."""
+        if not items:
+            return
+        self.run_tmp = self.ws.tmp_dir / f"run-{self.recorder.run_id}"
         self.run_tmp.mkdir(parents=True, exist_ok=True)
-        pool = Pool(self.workers, self.scheduler_address)
+        pool = self.make_pool()
         self.scheduler = Scheduler(pool, self.stop, max_attempts=MAX_ATTEMPTS, grace_s=STOP_GRACE_S)
         try:
-            for batch in batches:
-                for first in range(0, batch.page_count, CHUNK_PAGES):
-                    self._submit_classify(batch, first)
+            for item in items:
+                self._count(item)
             self.scheduler.run()
         finally:
             if self.stop.stopping or self.scheduler.fatal:
@@ -192,9 +180,61 @@ class _Run:
         if self.scheduler.fatal:
             raise self.scheduler.fatal
 
-    # --- the pipeline steps -------------------------------------------------------------
+    def settle_duplicates(self) -> None:
+        """Files that repeat another file of this delivery: duplicates if it was archived."""
+        if self.stop.stopping:
+            # Duplicates wait for their original's outcome, which the next run decides.
+            return
+        rec = self.recorder
+        for item, first in self.pending_duplicates:
+            dup = rec.duplicate_of(item)
+            if dup:
+                rec.duplicate(item, *dup)
+            else:
+                rec.quarantine_file(item, f"same content as {first}, which was not archived")
 
-    def _submit_classify(self, batch: Batch, first: int) -> None:
+    # --- the steps of one file ------------------------------------------------------------
+
+    def _count(self, item: InputItem) -> None:
+        def counted(result: CountResult) -> None:
+            if result.error:
+                self.recorder.quarantine_file(item, result.error)
+                self.progress.files_done += 1
+                self.on_progress(self.progress)
+                return
+            batch = Batch(item, result.pages)
+            self.progress.pages_total += batch.page_count
+            for first in range(0, batch.page_count, CHUNK_PAGES):
+                self._classify(batch, first)
+
+        def failed(reason: str) -> None:
+            counted(CountResult(error=f"the file could not be read: {reason}"))
+
+        assert self.scheduler is not None
+        self.scheduler.submit(
+            Job(
+                count_pages,
+                CountTask(str(item.path), item.files or None),
+                CLASSIFY_TIMEOUT_S,
+                on_done=counted,
+                on_failed=failed,
+                check=lambda result: None if isinstance(result, CountResult) else _describe(result),
+            )
+        )
+
+    def _advance(self, batch: Batch) -> None:
+        """Take a file as far as it can go: the pipeline's order, in one place."""
+        if batch.chunks_left or batch.docs_left:
+            return  # jobs of this file still running
+        if batch.plan is None or batch.replan:
+            # First plan after classification; again when OCR found a cover sheet's text.
+            batch.replan = False
+            self._plan(batch)
+            if batch.docs_left:
+                return
+        self._commit(batch)
+
+    def _classify(self, batch: Batch, first: int) -> None:
         item = batch.item
         last = min(first + CHUNK_PAGES, batch.page_count) - 1
         task = ClassifyTask(str(item.path), item.files or None, first, last, self.profile)
@@ -224,11 +264,11 @@ class _Run:
         else:
             # Classification failed twice: the pages are recorded as unreadable, not lost.
             for index in range(batch.page_count):
-                batch.records.setdefault(index, PageRecord(index, "content", error=result))
+                batch.records.setdefault(index, PageRecord(index, PageKind.CONTENT, error=result))
         self.on_progress(self.progress)
         if batch.chunks_left == 0:
             fault("classified")
-            self._plan(batch)
+        self._advance(batch)
 
     def _plan(self, batch: Batch) -> None:
         item = batch.item
@@ -237,115 +277,132 @@ class _Run:
         batch.plan = plan_batch(
             records, blank_pages=self.profile.blank_pages, household_file=household_file
         )
-        batch.docs_left = 0
         for doc in batch.plan.documents:
             key = tuple(doc.pages)
             # Done before, or failed twice (its pages are set aside at commit): not again.
             if key in batch.done_by_pages or key in batch.failed:
                 continue
-            self._submit_doc(batch, doc)
+            self._ocr(
+                batch,
+                doc.pages,
+                f"{batch.item.relpath}#{doc.number}",
+                f"{doc.household} Band {doc.volume}",
+                lambda result, doc=doc: self._documented(batch, doc, result),
+            )
         orphans = [
             p.index
             for p in batch.plan.pages
-            if p.reason == ORPHAN_REASON and batch.records[p.index].kind == "content"
+            if p.reason == ORPHAN_REASON and batch.records[p.index].kind == PageKind.CONTENT
         ]
         if orphans and not batch.probed:
             # Pages before the first cover may follow a cover whose barcode is unreadable:
             # OCR them once and look for the cover sheet's printed text.
             batch.probed = True
-            probe = PlannedDocument(_PROBE, "", 0, None, orphans)
-            self._submit_doc(batch, probe, probe=True)
+            self._ocr(
+                batch,
+                orphans,
+                f"{batch.item.relpath}#probe",
+                "",
+                lambda result: self._probed(batch, orphans, result),
+                retry=False,
+            )
         self.on_progress(self.progress)
-        if batch.docs_left == 0:
-            self._commit(batch)
 
-    def _submit_doc(self, batch: Batch, doc: PlannedDocument, probe: bool = False) -> None:
-        """OCR one planned document in a worker; a probe is read for cover sheets only, never
-        archived, and not tried again."""
+    def _ocr(
+        self,
+        batch: Batch,
+        pages: list[int],
+        key: str,
+        title: str,
+        on_result: Callable[[DocumentResult], None],
+        retry: bool = True,
+    ) -> None:
+        """OCR pages of a batch in a worker; ``on_result`` gets the result or the failure."""
         task = DocumentTask(
-            key=f"{batch.item.relpath}#{doc.number}",
+            key=key,
             source=str(batch.item.path),
             format=batch.item.format,
             files=batch.item.files or None,
-            pages=tuple(doc.pages),
+            pages=tuple(pages),
             languages=tuple(self.profile.ocr_languages),
             tmp_dir=str(self.run_tmp),
-            title=f"{doc.household} Band {doc.volume}",
+            title=title,
             timeout=self.page_timeout_s,
         )
 
         def as_result(result: Any) -> DocumentResult:
             if isinstance(result, DocumentResult):
                 return result
-            return DocumentResult.failure(task.key, f"OCR failed: {_describe(result)}")
+            return DocumentResult.failure(key, f"OCR failed: {_describe(result)}")
 
         def check(result: Any) -> str | None:
             result = as_result(result)
-            return result.error if result.error and not result.fatal and not probe else None
+            return result.error if result.error and not result.fatal and retry else None
 
         def done(result: Any) -> None:
             fault("ocr-done")
-            self._documented(batch, doc, as_result(result), probe)
+            finished(as_result(result))
 
-        def failed(reason: str) -> None:
-            self._documented(batch, doc, DocumentResult.failure(task.key, reason), probe)
+        def finished(result: DocumentResult) -> None:
+            batch.docs_left -= 1
+            assert self.scheduler is not None
+            if result.fatal == "disk-full":
+                self.scheduler.abort(
+                    DiskFullError(result.error or "", "free space, then run again to resume")
+                )
+                return
+            if result.fatal:
+                self.scheduler.abort(
+                    DependencyError(result.error or "", "install what is missing (make demo)")
+                )
+                return
+            on_result(result)
+            self.progress.documents_done += 1
+            self.on_progress(self.progress)
+            self._advance(batch)
 
         # Tesseract has its own limit per page; this one catches everything else that hangs.
-        limit = self.page_timeout_s * len(doc.pages) + self.document_slack_s
+        limit = self.page_timeout_s * len(pages) + self.document_slack_s
         assert self.scheduler is not None
-        self.scheduler.submit(Job(build_document, task, limit, done, failed, check, urgent=True))
+        self.scheduler.submit(
+            Job(
+                build_document,
+                task,
+                limit,
+                done,
+                lambda reason: finished(DocumentResult.failure(key, reason)),
+                check,
+                urgent=True,
+            )
+        )
         batch.docs_left += 1
         self.progress.documents_total += 1
 
-    def _documented(
-        self, batch: Batch, doc: PlannedDocument, result: DocumentResult, probe: bool = False
-    ) -> None:
-        batch.docs_left -= 1
+    def _documented(self, batch: Batch, doc: PlannedDocument, result: DocumentResult) -> None:
         key = tuple(doc.pages)
-        assert self.scheduler is not None
-        if result.fatal == "disk-full":
-            self.scheduler.abort(
-                DiskFullError(result.error or "", "free space, then run again to resume")
-            )
-            return
-        if result.fatal:
-            self.scheduler.abort(
-                DependencyError(result.error or "", "install what is missing (make demo)")
-            )
-            return
-        if probe:
-            self._probed(batch, doc, result)
-        elif result.error:
+        if result.error:
             batch.failed[key] = result.error
-        else:
-            batch.done_by_pages[key] = result
-            covers = self._valid_text_covers(doc, result)
-            if covers:
-                # A cover sheet whose barcode could not be read: split the batch anew.
-                batch.mark_text_covers(covers)
-        self.progress.documents_done += 1
-        self.on_progress(self.progress)
-        if batch.docs_left == 0:
-            if batch.replan:
-                batch.replan = False
-                self._plan(batch)
-                return
-            self._commit(batch)
+            return
+        batch.done_by_pages[key] = result
+        covers = self._valid_text_covers(doc.pages, result)
+        if covers:
+            # A cover sheet whose barcode could not be read: split the batch anew.
+            batch.mark_text_covers(covers)
 
-    def _probed(self, batch: Batch, doc: PlannedDocument, result: DocumentResult) -> None:
+    def _probed(self, batch: Batch, pages: list[int], result: DocumentResult) -> None:
         """A probe's OCR output is only read for cover sheets, never archived."""
         if result.output:
             Path(result.output).unlink(missing_ok=True)
-        covers = self._valid_text_covers(doc, result) if not result.error else []
+        covers = self._valid_text_covers(pages, result) if not result.error else []
         if covers:
             batch.mark_text_covers(covers)
 
-    def _valid_text_covers(self, doc, result: DocumentResult) -> list[tuple[int, str]]:
-        found = []
-        for pos, household in result.text_covers:
-            if self.profile.is_household(household):
-                found.append((doc.pages[pos], household))
-        return found
+    def _valid_text_covers(self, pages: list[int], result: DocumentResult) -> list[tuple[int, str]]:
+        return [
+            (pages[pos], household)
+            for pos, household in result.text_covers
+            if self.profile.is_household(household)
+        ]
 
     def _commit(self, batch: Batch) -> None:
         documents, pages = commit_batch(
@@ -395,15 +452,17 @@ def ingest_delivery(
         for leftover in workspace.tmp_dir.glob("run-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         run = _Run(
-            workspace, index, profile, scan, workers, scheduler, on_progress,
+            workspace, index, profile, scan, lambda: Pool(workers, scheduler), on_progress,
             deadline=deadline, page_timeout_s=page_timeout_s,
             document_slack_s=document_slack_s,
         )  # fmt: skip
         with recorded_run(index, "ingest", profile.key, options) as record:
-            run.run_id = record.id
+            run.recorder.run_id = record.id
             try:
                 with run.stop.on_signals():
-                    run.run()
+                    run.start()
+                    run.process(run.select())
+                    run.settle_duplicates()
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise DiskFullError(
@@ -419,7 +478,7 @@ def ingest_delivery(
                     "run the same command again (e.g. next night) to go on",
                 )
             report = delivery_report(index, profile.key, run.recorder.delivery_id)
-            report.run_id = run.run_id
+            report.run_id = record.id
             report.documents_written = run.documents_written
             report.pages_ocr = run.pages_ocr
             report.already_ingested = run.already

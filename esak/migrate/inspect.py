@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from esak.errors import ExitCode, InputError, redeliver
+from esak.errors import ExitCode
 from esak.files import display_name
 from esak.migrate.classify import PageClass, classify_page
 from esak.migrate.codes import SiteRules
 from esak.migrate.pages import PageSource, open_pages
-from esak.sandbox import CLASSIFY_MEMORY_LIMIT, LimitedReader, ReaderDied
+from esak.sandbox import LimitedReader, ReaderDied, reader_died
+from esak.vocabulary import PageKind
 
 _T = TypeVar("_T")
 
@@ -54,7 +55,7 @@ class InspectReport:
         return ExitCode.PROBLEMS if self.problems else ExitCode.OK
 
     def counts(self) -> dict[str, int]:
-        out = {"cover": 0, "separator": 0, "blank": 0, "content": 0}
+        out = {str(kind): 0 for kind in PageKind}
         for p in self.pages:
             out[str(p.page.kind)] += 1
         return out
@@ -103,11 +104,7 @@ def _read(path: Path, index: int | None, fn: Callable[..., _T], *args: Any) -> _
         return _reader.run(fn, *args)
     except ReaderDied as exc:
         where = display_name(path) if index is None else f"{display_name(path)}, page {index + 1}"
-        raise InputError(
-            f"{where}: reading it took more than the "
-            f"{CLASSIFY_MEMORY_LIMIT >> 20} MiB a page may use, and the reading process died",
-            redeliver("the file is damaged or built to exhaust memory"),
-        ) from exc
+        raise reader_died(where) from exc
 
 
 #: The input being inspected, in the reading process: opened once by ``_open`` (at the start

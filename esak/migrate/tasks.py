@@ -40,7 +40,7 @@ from esak.migrate.ocr import (
 from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages
 from esak.migrate.plan import PageRecord
 from esak.sandbox import CLASSIFY_MEMORY_LIMIT, memory_limit
-from esak.vocabulary import InputFormat
+from esak.vocabulary import InputFormat, PageKind
 
 #: OCRmyPDF's deskew costs a Tesseract layout pass per page (--psm 2, no time limit of its
 #: own): 191 s -> 139 s for the benchmark delivery on 2 cores. Tesseract's recognition copes
@@ -53,6 +53,30 @@ OCR_ENGINE = os.environ.get("ESAK_OCR_ENGINE", "tesseract")
 
 #: Resolution pages are classified at (barcode samples are specified at 300 dpi).
 CLASSIFY_DPI = 300.0
+
+
+@dataclass(frozen=True)
+class CountTask:
+    path: str
+    files: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class CountResult:
+    pages: int = 0
+    #: why the input cannot be read at all (it is set aside with this reason)
+    error: str | None = None
+
+
+def count_pages(task: CountTask) -> CountResult:
+    """How many pages an input has, read in a worker under the memory limit: a delivery file
+    is untrusted, and one built to exhaust memory must not take the coordinator with it."""
+    fault("worker-count")
+    try:
+        with memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(task.path), task.files) as src:
+            return CountResult(src.page_count)
+    except InputError as exc:
+        return CountResult(error=exc.message)
 
 
 @dataclass(frozen=True)
@@ -81,7 +105,7 @@ def classify_chunk(task: ClassifyTask) -> ClassifyResult:
             try:
                 page = source.page(index, task.dpi)
             except InputError as exc:
-                records.append(PageRecord(index=index, kind="content", error=exc.message))
+                records.append(PageRecord(index=index, kind=PageKind.CONTENT, error=exc.message))
                 continue
             cls = classify_page(page.image, page.dpi, task.rules)
             page.image.close()

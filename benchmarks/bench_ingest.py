@@ -675,10 +675,9 @@ class Bench:
         if args.snapshot:
             # The code under test, frozen: esak/ may be edited while the benchmark runs.
             self.src_dir = scratch / "src"
-            for part in ("esak", "profiles"):  # esak finds profiles/ beside its package
-                shutil.copytree(
-                    ROOT / part, self.src_dir / part, ignore=shutil.ignore_patterns("__pycache__")
-                )
+            shutil.copytree(  # the site profiles are package data (esak/data/profiles)
+                ROOT / "esak", self.src_dir / "esak", ignore=shutil.ignore_patterns("__pycache__")
+            )
         self.runs: list[Run] = []
 
     def env(self, run_dir: Path, *, esak: bool = False) -> dict[str, str]:

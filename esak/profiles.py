@@ -119,11 +119,12 @@ class Profile:
 
 
 def profiles_dir() -> Path:
-    """The profiles folder: ``$ESAK_PROFILES``, else the repository's ``profiles/``."""
+    """The profiles folder: ``$ESAK_PROFILES``, else the site profiles shipped in the package
+    (``esak/data/profiles/``; the repository's ``profiles/`` points there)."""
     chosen = os.environ.get(ENV_PROFILES)
     if chosen:
         return Path(chosen).expanduser()
-    return Path(__file__).resolve().parent.parent / "profiles"
+    return Path(__file__).resolve().parent / "data" / "profiles"
 
 
 def default_profile() -> Profile:
@@ -139,7 +140,7 @@ def default_profile() -> Profile:
         departments=DEPARTMENTS,
         household_pattern=DEFAULT_HOUSEHOLD_PATTERN,
         ocr_languages=("deu",),
-        blank_pages="drop",
+        blank_pages=BlankPolicy.DROP,
         # The defaults come from this module, not from a profile file.
         path=Path(__file__).resolve(),
     )

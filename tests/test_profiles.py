@@ -21,7 +21,7 @@ from esak.profiles import (
     profiles_dir,
 )
 
-REPO_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+REPO_PROFILES = (Path(__file__).resolve().parent.parent / "profiles").resolve()
 
 TOWNS = {
     "ahaus": "Ahaus",
@@ -599,3 +599,23 @@ def test_household_pattern_must_match_the_whole_text(tmp_path: Path) -> None:
     assert profile.is_household("95402BG0000101")
     assert not profile.is_household("95401BG0000101X")
     assert not profile.is_household("X95402BG0000101")
+
+
+def test_the_site_profiles_ship_inside_the_package(monkeypatch):
+    """A non-editable install (a wheel) must find the profiles: they are package data, and
+    the repository's profiles/ is the same folder."""
+    import tomllib
+
+    import esak
+
+    monkeypatch.delenv(profiles.ENV_PROFILES, raising=False)
+    package = Path(esak.__file__).resolve().parent
+    folder = profiles_dir()
+    assert folder.is_relative_to(package)
+    conf = tomllib.loads((package.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = {p for pattern in conf["tool"]["setuptools"]["package-data"]["esak"]
+               for p in package.glob(pattern)}  # fmt: skip
+    found = set(folder.glob("*.toml"))
+    assert len(found) == len(TOWNS) + 1
+    assert found <= shipped
+    assert REPO_PROFILES.resolve() == folder

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import click
 
-from esak import __version__, render
+from esak import __version__
 from esak.errors import EsakError, ExitCode
+from esak.report import terminal as render
 from esak.workspace import Workspace, private_umask
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -321,13 +322,23 @@ format_option = click.option(
     help="table on the terminal; json for scripts; csv for spreadsheets (';', UTF-8 with BOM); "
     "html: one self-contained page to read or print.",
 )
-output_option = click.option(
-    "--output",
-    "-o",
-    metavar="FILE",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write the json, csv or html report to FILE (owner-only) instead of standard output.",
+
+
+def file_option(metavar: str, help: str, required: bool = False) -> Callable[[F], F]:
+    """``--output/-o FILE``: a file esak writes, owner-only."""
+    return click.option(
+        "--output",
+        "-o",
+        metavar=metavar,
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        required=required,
+        help=help,
+    )
+
+
+output_option = file_option(
+    "FILE", "Write the json, csv or html report to FILE (owner-only) instead of standard output."
 )
 
 
@@ -340,7 +351,7 @@ def _deliver(
     human: Callable[[bool], None],
 ) -> None:
     """Print or write a report in the chosen format; the human summary goes where it fits."""
-    from esak.verify.export import write_report
+    from esak.report import write_report
 
     if fmt == "table":
         if output is not None:
@@ -410,8 +421,8 @@ def verify(
         else:
             render.verify_history_table(rows)
         return
-    from esak.verify.export import site_reports_csv
-    from esak.verify.html import site_report_html
+    from esak.report.csvfile import site_reports_csv
+    from esak.report.html import site_report_html
 
     result = lib.verify(app.workspace, site, all_sites=all_sites, level=lib.Level(level))
     if fmt == "html" and len(result.reports) > 1:
@@ -456,9 +467,9 @@ def rollout_status(app: App, fmt: str, output: Path | None, as_of: Any, as_json:
 
     Example: esak rollout status --format html -o rollout.html
     """
+    from esak.report.csvfile import rollout_csv
+    from esak.report.html import rollout_html
     from esak.verify import district_rollout
-    from esak.verify.export import rollout_csv
-    from esak.verify.html import rollout_html
 
     if as_json:
         fmt = "json"
@@ -517,13 +528,8 @@ delivery_option = click.option(
 @cli.group(invoke_without_command=True)
 @site_option(required=False)
 @delivery_option
-@click.option(
-    "--output",
-    "-o",
-    metavar="FILE.pdf",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The review sheet to write: 20 dropped pages to an A4 sheet, each labelled.",
+@file_option(
+    "FILE.pdf", "The review sheet to write: 20 dropped pages to an A4 sheet, each labelled."
 )
 @json_option
 @click.pass_context
@@ -608,13 +614,8 @@ def blanks_keep(
 
 @cli.command()
 @site_option()
-@click.option(
-    "--output",
-    "-o",
-    metavar="FILE.pdf",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="The PDF to write: one A4 sheet per expected household and volume.",
+@file_option(
+    "FILE.pdf", "The PDF to write: one A4 sheet per expected household and volume.", required=True
 )
 @click.option(
     "--household",

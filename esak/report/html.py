@@ -11,7 +11,8 @@ from html import escape
 from typing import Any
 
 from esak import __version__
-from esak.verify.rollout import RolloutStatus
+from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS, SiteColumn
+from esak.verify.rollout import RolloutStatus, SiteStatus
 from esak.verify.site import SiteReport
 
 _CSS = """
@@ -117,93 +118,13 @@ def site_report_html(report: SiteReport) -> str:
         "</section>",
         _sections(
             [
-                _table("Missing households", ["household"], [[h] for h in r.missing]),
                 _table(
-                    "Missing volumes",
-                    ["household", "volume"],
-                    [[m["household"], m["volume"]] for m in r.missing_volumes],
-                ),
-                _table(
-                    "Households not on the expected list",
-                    ["household"],
-                    [[h] for h in r.unexpected],
-                ),
-                _table(
-                    "Cover sheets whose page count differs",
-                    ["household", "volume", "declared", "found", "file"],
-                    [
-                        [m["household"], m["volume"], m["declared"], m["found"], m["file"]]
-                        for m in r.page_count_mismatches
-                    ],
-                ),
-                _table(
-                    "Delivery problems",
-                    ["delivery", "file", "problem"],
-                    [[p["delivery"], p["file"], p["problem"]] for p in r.delivery_problems],
-                ),
-                _table(
-                    "Files set aside",
-                    ["delivery", "file", "pages", "reason"],
-                    [
-                        [q["delivery"], q["file"], q["pages"], q["reason"]]
-                        for q in r.quarantined_files
-                    ],
-                ),
-                _table(
-                    "Pages set aside",
-                    ["delivery", "file", "pages", "reason"],
-                    [
-                        [q["delivery"], q["file"], q["pages"], q["reason"]]
-                        for q in r.quarantined_pages
-                    ],
-                ),
-                _table(
-                    "Pages that do not add up",
-                    ["file", "problem"],
-                    [[e["file"], e["problem"]] for e in r.accounting_errors],
-                ),
-                _table(
-                    "Archive fixity",
-                    ["finding", "file"],
-                    [["missing", p] for p in r.fixity.missing]
-                    + [["changed", p] for p in r.fixity.changed]
-                    + [["untracked", p] for p in r.fixity.untracked]
-                    + [[f"invalid: {i['problem']}", i["file"]] for i in r.fixity.invalid],
-                ),
-                _table(
-                    "Page accounting per batch",
-                    [
-                        "delivery",
-                        "file",
-                        "input",
-                        "archived",
-                        "cover",
-                        "separator",
-                        "blank",
-                        "set aside",
-                        "adds up",
-                    ],
-                    [
-                        [
-                            b["delivery"],
-                            b["file"],
-                            b["input"],
-                            b["archived"],
-                            b["cover"],
-                            b["separator"],
-                            b["blank"],
-                            b["quarantined"],
-                            "yes" if b["balanced"] else "NO",
-                        ]
-                        for b in r.batches
-                    ],
-                    numeric=range(2, 8),
-                ),
-                _table(
-                    "Duplicate files (same content as an archived file; not archived twice)",
-                    ["delivery", "file"],
-                    [[d["delivery"], d["file"]] for d in r.duplicate_files],
-                ),
+                    t.title,
+                    [c.header for c in t.columns],
+                    [t.cells(x) for x in t.rows(r)],
+                    numeric=t.numeric,
+                )
+                for t in FINDING_TABLES
             ]
         ),
         "<section><h2>Archived households</h2>",
@@ -231,25 +152,8 @@ def rollout_html(status: RolloutStatus) -> str:
         lines.append("Overdue: " + ", ".join(overdue))
     if nxt:
         lines += [f"Next: {nxt.name} — {b['reason']} ({b['action']})" for b in nxt.blockers]
-    rows = []
-    for s in status.sites:
-        rows.append(
-            [
-                s.rollout_order if s.rollout_order is not None else "–",
-                f"{s.name} ({s.key})",
-                s.go_live.isoformat() if s.go_live else "unplanned",
-                _Raw(
-                    f'<span class="badge" style="background:{_STATE_COLOURS[s.state]}">'
-                    f"{escape(s.state)}</span>" + (" <b>overdue</b>" if s.overdue else "")
-                ),
-                s.expected,
-                s.archived,
-                s.missing,
-                s.pages_input,
-                _last_verification(s.last_verification),
-                "; ".join(b["reason"] for b in s.blockers) or "–",
-            ]
-        )
+    columns = [c for c in ROLLOUT_COLUMNS if c.human]
+    rows = [[_rollout_cell(c, s) for c in columns] for s in status.sites]
     chart = "".join(
         _bar(s.name, [("archived", s.archived), ("missing", s.missing)], legend=False)
         for s in status.sites
@@ -273,20 +177,9 @@ def rollout_html(status: RolloutStatus) -> str:
         ),
         _table(
             "Sites in rollout order",
-            [
-                "order",
-                "site",
-                "go-live",
-                "state",
-                "expected",
-                "archived",
-                "missing",
-                "pages",
-                "last verification",
-                "blocks sign-off",
-            ],
+            [c.header for c in columns],
             rows,
-            numeric=range(4, 8),
+            numeric=[i for i, c in enumerate(columns) if c.numeric],
         ),
         "<section><h2>Households per site</h2>",
         _legend(["archived", "missing"]),
@@ -297,10 +190,15 @@ def rollout_html(status: RolloutStatus) -> str:
     return "\n".join(parts)
 
 
-def _last_verification(last: dict[str, Any] | None) -> str:
-    if last is None:
-        return "never"
-    return f"{last['at']} ({'passed' if last['ok'] else 'failed'})"
+def _rollout_cell(column: SiteColumn, s: SiteStatus) -> Any:
+    if column.key == "state":
+        return _Raw(
+            f'<span class="badge" style="background:{_STATE_COLOURS[s.state]}">'
+            f"{escape(s.state)}</span>" + (" <b>overdue</b>" if s.overdue else "")
+        )
+    if column.key == "name":
+        return f"{s.name} ({s.key})"
+    return column.text(s)
 
 
 class _Raw(str):

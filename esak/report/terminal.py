@@ -17,6 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS
+
 # Not a terminal (cron mail, a file): wide enough that tables keep their columns whole.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
 out = Console(highlight=False, width=_WIDTH)
@@ -275,44 +277,9 @@ def verify_reports(reports: list[Any], to_stderr: bool = False) -> None:
         con.print(table)
         for finding in d["findings"]:
             con.print(f"[yellow]problem:[/] {escape(finding)}", soft_wrap=True)
-        _items(con, "missing households", d["missing_households"])
-        _items(
-            con,
-            "missing volumes",
-            [f"{m['household']} volume {m['volume']}" for m in d["missing_volumes"]],
-        )
-        _items(con, "households not on the expected list", d["unexpected_households"])
-        _items(
-            con,
-            "page counts differ",
-            [
-                f"{m['household']} volume {m['volume']}: cover says {m['declared']}, "
-                f"found {m['found']} ({m['file']})"
-                for m in d["page_count_mismatches"]
-            ],
-        )
-        _items(
-            con,
-            "delivery problems",
-            [f"{p['file']}: {p['problem']}" for p in d["delivery_problems"]],
-        )
-        _items(
-            con, "files set aside", [f"{q['file']}: {q['reason']}" for q in d["quarantined_files"]]
-        )
-        _items(
-            con,
-            "pages set aside",
-            [f"{q['file']} p. {q['pages']}: {q['reason']}" for q in d["quarantined_pages"]],
-        )
-        _items(
-            con,
-            "pages do not add up",
-            [f"{e['file']}: {e['problem']}" for e in d["accounting_errors"]],
-        )
-        _items(con, "archived files missing", f["missing"])
-        _items(con, "archived files changed", f["changed"])
-        _items(con, "untracked files in the archive", f["untracked"])
-        _items(con, "invalid documents", [f"{i['file']}: {i['problem']}" for i in f["invalid"]])
+        for t in FINDING_TABLES:
+            if t.line is not None:
+                _items(con, t.title, [t.line(x) for x in t.rows(r)])
 
 
 def verify_history_table(rows: list[dict[str, Any]]) -> None:
@@ -364,34 +331,19 @@ _STATE_STYLE = {
 def rollout_table(status: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     table = Table(title=f"rollout as of {status.today.isoformat()}")
-    for col in (
-        "#",
-        "site",
-        "go-live",
-        "state",
-        "expected",
-        "archived",
-        "missing",
-        "pages",
-        "last verification",
-    ):
-        table.add_column(
-            col, justify="right" if col in ("expected", "archived", "missing", "pages") else "left"
-        )
+    columns = [c for c in ROLLOUT_COLUMNS if c.human]
+    for c in columns:
+        table.add_column(c.header, justify="right" if c.numeric else "left")
     for s in status.sites:
-        last = s.last_verification
-        state = f"[{_STATE_STYLE[s.state]}]{s.state}[/]" + (" [red]overdue[/]" if s.overdue else "")
-        table.add_row(
-            str(s.rollout_order or "–"),
-            escape(s.name),
-            str(s.go_live or "unplanned"),
-            state,
-            str(s.expected),
-            str(s.archived),
-            str(s.missing),
-            str(s.pages_input),
-            f"{last['at']} {'passed' if last['ok'] else 'failed'}" if last else "never",
-        )
+        row = []
+        for c in columns:
+            text = escape(c.text(s))
+            if c.key == "state":
+                text = f"[{_STATE_STYLE[s.state]}]{text}[/]" + (
+                    " [red]overdue[/]" if s.overdue else ""
+                )
+            row.append(text)
+        table.add_row(*row)
     con.print(table)
     if status.overdue:
         con.print(f"[red]overdue[/] (go-live reached, not verified): {', '.join(status.overdue)}")

@@ -17,10 +17,10 @@ from esak.index.deliveries import IngestReport
 from esak.index.expected import expected_households, import_expected
 from esak.migrate.ingest import ingest_delivery
 from esak.profiles import load_profile
+from esak.report import write_report
+from esak.report.html import site_report_html
 from esak.synthetic.delivery import GeneratedDelivery, generate_delivery
-from esak.verify.export import write_report
 from esak.verify.fixity import Level
-from esak.verify.html import site_report_html
 from esak.verify.site import SiteReport, verify_site
 from esak.workspace import Workspace
 

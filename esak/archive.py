@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from esak.index.db import Index
+from esak.index.records import document_sha256
 from esak.workspace import Workspace
 
 JOURNAL = "commit.journal"
@@ -69,9 +70,8 @@ def recover_journal(workspace: Workspace, index: Index) -> list[str]:
         targets = []  # torn while written: nothing had been moved yet
     removed = []
     for rel in targets:
-        known = index.db.execute("SELECT 1 FROM documents WHERE path = ?", [rel]).fetchone()
         target = workspace.archive_dir / rel
-        if not known and target.is_file():
+        if document_sha256(index, rel) is None and target.is_file():
             target.unlink()
             removed.append(rel)
     path.unlink(missing_ok=True)

@@ -92,3 +92,13 @@ def quarantined_pages(index: Index, scope: Scope) -> list[dict[str, Any]]:
             [*params, FileOutcome.INGESTED],
         )
     ]
+
+
+def expected_volumes(index: Index, site: str) -> dict[str, int]:
+    """The site's expected households (by number) with their volume counts."""
+    return {
+        household: volumes or 1
+        for household, volumes in index.db.execute(
+            "SELECT household, volumes FROM expected WHERE site = ? ORDER BY household", [site]
+        )
+    }

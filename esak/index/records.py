@@ -54,3 +54,9 @@ def page_span(first: int | None, last: int | None) -> str:
     if first is None:
         return "all"
     return f"{first + 1}" if first == last else f"{first + 1}-{(last or first) + 1}"
+
+
+def document_sha256(index: Index, path: str) -> str | None:
+    """The recorded sha256 of the archived document at ``path``; ``None``: none recorded."""
+    row = index.db.execute("SELECT sha256 FROM documents WHERE path = ?", [path]).fetchone()
+    return None if row is None else str(row[0])

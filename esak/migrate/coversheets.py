@@ -21,6 +21,7 @@ import pikepdf
 from esak.atomic import write_atomic
 from esak.errors import InputError
 from esak.index.db import Index
+from esak.index.facts import expected_volumes
 from esak.migrate.barcodes import barcode_modules
 from esak.migrate.codes import COVER_TITLE, cover_code, household_label
 from esak.profiles import Profile
@@ -119,14 +120,11 @@ def _sheets(
     index: Index, profile: Profile, households: list[str] | None
 ) -> list[tuple[str, int, int]]:
     """(household, volume, volumes) of every sheet, in print order."""
-    rows = index.db.conn.execute(
-        "SELECT household, volumes FROM expected WHERE site = ? ORDER BY household", (profile.key,)
-    ).fetchall()
+    volumes = expected_volumes(index, profile.key)
     remedy = f"import it with `esak expected import --site {profile.key} FILE.csv`"
-    if not rows:
+    if not volumes:
         # InputError, not ConfigError: the profile is fine, the command's input is missing.
         raise InputError(f"no expected list has been imported for site {profile.key}", remedy)
-    volumes = {household: count or 1 for household, count in rows}
     chosen = list(volumes) if households is None else list(dict.fromkeys(households))
     if not chosen:
         raise InputError("no households given", "name at least one, or leave them out for all")

@@ -38,13 +38,17 @@ from esak.errors import (
 )
 from esak.faults import fault
 from esak.files import sha256_file
-from esak.index.audit import now, recorded_run
+from esak.index import keeps
+from esak.index.audit import recorded_run
 from esak.index.db import Index
+from esak.index.keeps import InputFileRow
+from esak.index.records import document_sha256
 from esak.migrate.delivery import find_item
 from esak.migrate.executor import Pool
 from esak.migrate.ingest import PAGE_TIMEOUT_S
 from esak.migrate.tasks import DocumentResult, DocumentTask, build_document
 from esak.profiles import Profile
+from esak.vocabulary import FileOutcome, PageOutcome
 from esak.workspace import Workspace
 
 __all__ = ["KEPT_REASON", "KeepResult", "keep_pages", "recover_keep"]
@@ -82,17 +86,6 @@ class KeepResult:
             "documents": self.documents,
             "notes": self.notes,
         }
-
-
-@dataclass
-class _File:
-    id: int
-    delivery: int
-    delivery_path: str
-    relpath: str
-    format: str
-    sha256: str | None
-    page_count: int
 
 
 @dataclass
@@ -149,41 +142,31 @@ def keep_pages(
 # --- what to do ---------------------------------------------------------------------------
 
 
-def _input_file(index: Index, site: str, relpath: str, delivery: int | None) -> _File:
-    sql = (
-        "SELECT f.id, f.delivery_id, d.path, f.relpath, f.format, f.sha256, f.page_count, "
-        "f.outcome FROM input_files f JOIN deliveries d ON d.id = f.delivery_id "
-        "WHERE f.site = ? AND f.relpath = ?"
-    )
-    params: list[Any] = [site, relpath]
-    if delivery is not None:
-        sql += " AND f.delivery_id = ?"
-        params.append(delivery)
-    rows = index.db.execute(sql + " ORDER BY f.id", params).fetchall()
+def _input_file(index: Index, site: str, relpath: str, delivery: int | None) -> InputFileRow:
+    rows = keeps.input_files_named(index, site, relpath, delivery)
     listed = f"use the file as `esak blanks --site {site} --json` lists it"
     if not rows:
         where = f" of delivery {delivery}" if delivery is not None else ""
         raise UsageError(f"site {site} has no input file {relpath!r}{where}", listed)
-    ingested = [r for r in rows if r[7] == "ingested"]
+    ingested = [r for r in rows if r.outcome == FileOutcome.INGESTED]
     if not ingested:
         raise UsageError(
-            f"{relpath} was not ingested ({rows[-1][7]}): it has no dropped pages", listed
+            f"{relpath} was not ingested ({rows[-1].outcome}): it has no dropped pages", listed
         )
-    deliveries = sorted({r[1] for r in ingested})
+    deliveries = sorted({r.delivery for r in ingested})
     if len(deliveries) > 1:
         raise UsageError(
             f"{relpath} is in deliveries {', '.join(map(str, deliveries))} of site {site}",
             "name one with --delivery ID",
         )
     # The same name ingested twice (its content changed in between): the latest is current.
-    return _File(*ingested[-1][:7])
+    return ingested[-1]
 
 
 def _targets(
-    index: Index, site: str, source: _File, pages: list[int]
+    index: Index, site: str, source: InputFileRow, pages: list[int]
 ) -> tuple[list[_Target], list[dict[str, Any]]]:
     """The documents the pages go into, after checking every page; nothing is built before."""
-    db = index.db
     listed = f"only pages that `esak blanks --site {site}` lists can be kept"
     already: list[dict[str, Any]] = []
     wanted: list[tuple[int, str, int]] = []
@@ -193,17 +176,14 @@ def _targets(
                 f"{source.relpath} has {source.page_count} page(s): there is no page {number}",
                 "pages count from 1, as on the review sheet (S. 7 = --page 7)",
             )
-        outcome, household, volume, reason, doc = db.execute(
-            "SELECT p.outcome, p.household, p.volume, p.reason, d.path FROM pages p "
-            "LEFT JOIN documents d ON d.id = p.document_id "
-            "WHERE p.file_id = ? AND p.page_index = ?",
-            [source.id, number - 1],
-        ).fetchone()
-        if outcome == "archived" and reason == KEPT_REASON:
+        state = keeps.page_state(index, source.id, number - 1)
+        outcome, household, volume = state.outcome, state.household, state.volume
+        if outcome == PageOutcome.ARCHIVED and state.reason == KEPT_REASON:
             already.append({"file": source.relpath, "index": number - 1, "page": number,
-                            "household": household, "volume": volume, "document": doc})  # fmt: skip
+                            "household": household, "volume": volume,
+                            "document": state.document})  # fmt: skip
             continue
-        if outcome != "blank":
+        if outcome != PageOutcome.BLANK:
             raise UsageError(
                 f"page {number} of {source.relpath} is not a dropped blank page "
                 f"(it is recorded as {outcome})",
@@ -219,29 +199,18 @@ def _targets(
 
     targets: dict[Any, _Target] = {}
     for page, household, volume in wanted:
-        section = db.execute(
-            "SELECT id, cover_page, found_pages FROM sections WHERE file_id = ? "
-            "AND household = ? AND volume = ? AND COALESCE(cover_page + 1, 0) <= ? "
-            "AND COALESCE(cover_page + 1, 0) + found_pages > ?",
-            [source.id, household, volume, page, page],
-        ).fetchone()
+        section = keeps.section_span(index, source.id, household, volume, page)
         if section is None:
             raise ProblemsError(
                 f"page {page + 1} of {source.relpath} belongs to no household section",
                 _CLARIFY,
             )
-        first = 0 if section[1] is None else section[1] + 1
-        last = first + section[2] - 1
+        section_id, first, last = section
         # The document that holds the nearest archived page before it, else after it.
-        near = db.execute(
-            "SELECT document_id FROM pages WHERE file_id = ? AND outcome = 'archived' "
-            "AND document_id IS NOT NULL AND page_index BETWEEN ? AND ? "
-            "ORDER BY page_index < ? DESC, ABS(page_index - ?) LIMIT 1",
-            [source.id, first, last, page, page],
-        ).fetchone()
-        key: Any = near[0] if near else ("new", section[0])
+        near = keeps.nearest_document(index, source.id, first, last, page)
+        key: Any = near if near is not None else ("new", section_id)
         if key not in targets:
-            targets[key] = _target(index, household, volume, near[0] if near else None)
+            targets[key] = _target(index, household, volume, near)
         targets[key].kept.append(page)
         targets[key].pages = sorted({*targets[key].pages, page})
     return list(targets.values()), already
@@ -250,25 +219,15 @@ def _targets(
 def _target(index: Index, household: str, volume: int, document_id: int | None) -> _Target:
     if document_id is None:
         return _Target(household, volume, None, None, [])
-    path, pages, size, sha256, text_chars = index.db.execute(
-        "SELECT path, pages, size, sha256, text_chars FROM documents WHERE id = ?", [document_id]
-    ).fetchone()
-    old = {"path": path, "pages": pages, "size": size, "sha256": sha256, "text_chars": text_chars}
-    indexes = [
-        r[0]
-        for r in index.db.execute(
-            "SELECT page_index FROM pages WHERE document_id = ? ORDER BY document_page",
-            [document_id],
-        )
-    ]
-    return _Target(household, volume, document_id, old, indexes, path=path)
+    doc = keeps.document_state(index, document_id)
+    return _Target(household, volume, document_id, doc.record(), doc.page_indexes, path=doc.path)
 
 
 # --- building -----------------------------------------------------------------------------
 
 
 def _build(
-    workspace: Workspace, profile: Profile, source: _File, targets: list[_Target], work: Path
+    workspace: Workspace, profile: Profile, source: InputFileRow, targets: list[_Target], work: Path
 ) -> None:
     """Each document OCR'd again from the delivery, in a worker process as ingest does it."""
     item = find_item(Path(source.delivery_path), source.relpath, profile.is_household)
@@ -331,7 +290,7 @@ def _commit(
     workspace: Workspace,
     index: Index,
     site: str,
-    source: _File,
+    source: InputFileRow,
     targets: list[_Target],
     run_id: int,
     work: Path,
@@ -345,56 +304,32 @@ def _commit(
             for target in targets:
                 result = target.result
                 assert result is not None and result.output is not None
+                new = {"pages": result.pages, "size": result.size, "sha256": result.sha256,
+                       "pdfa": result.pdfa, "text_chars": result.text_chars}  # fmt: skip
                 if target.document_id is None:
-                    seq = db.execute(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents "
-                        "WHERE site = ? AND household = ? AND volume = ?",
-                        [site, target.household, target.volume],
-                    ).fetchone()[0]
+                    seq = keeps.next_seq(db, site, target.household, target.volume)
                     # Only validated household numbers and integers make up the path.
                     rel = document_path(site, target.household, target.volume, seq)
                     target.path = rel
-                    row = {
-                        "site": site, "household": target.household, "volume": target.volume,
-                        "seq": seq, "doc_type": None, "path": rel, "pages": result.pages,
-                        "size": result.size, "sha256": result.sha256, "pdfa": result.pdfa,
-                        "text_chars": result.text_chars, "file_id": source.id,
-                        "created_at": now(),
-                    }  # fmt: skip
-                    target.document_id = int(db["documents"].insert(row).last_pk)
+                    target.document_id = keeps.add_document(
+                        db,
+                        {"site": site, "household": target.household, "volume": target.volume,
+                         "seq": seq, "doc_type": None, "path": rel, "file_id": source.id, **new},
+                    )  # fmt: skip
                     backup = None
                 else:
                     assert target.old is not None and target.path is not None
-                    db["superseded_documents"].insert(
-                        {
-                            "document_id": target.document_id,
-                            **{k: target.old[k] for k in ("path", "sha256", "size", "pages")},
-                            "text_chars": target.old["text_chars"],
-                            "superseded_at": now(),
-                            "run_id": run_id,
-                            "reason": f"{KEPT_REASON}: {source.relpath} page(s) "
-                            + ", ".join(str(p + 1) for p in target.kept),
-                        }
+                    reason = f"{KEPT_REASON}: {source.relpath} page(s) " + ", ".join(
+                        str(p + 1) for p in target.kept
                     )
-                    db.execute(
-                        "UPDATE documents SET pages = ?, size = ?, sha256 = ?, pdfa = ?, "
-                        "text_chars = ? WHERE id = ?",
-                        [result.pages, result.size, result.sha256, result.pdfa,
-                         result.text_chars, target.document_id],
-                    )  # fmt: skip
+                    keeps.supersede_document(
+                        db, target.document_id, target.old, new, run_id, reason
+                    )
                     backup = work / f"old-{target.document_id}.pdf"
                     _link(archive / target.path, backup)
-                for page in target.kept:
-                    db.execute(
-                        "UPDATE pages SET outcome = 'archived', document_id = ?, reason = ? "
-                        "WHERE file_id = ? AND page_index = ? AND outcome = 'blank'",
-                        [target.document_id, KEPT_REASON, source.id, page],
-                    )
-                for position, page in enumerate(target.pages, 1):
-                    db.execute(
-                        "UPDATE pages SET document_page = ? WHERE file_id = ? AND page_index = ?",
-                        [position, source.id, page],
-                    )
+                keeps.place_pages(
+                    db, source.id, target.document_id, target.kept, target.pages, KEPT_REASON
+                )
                 swaps.append((target, Path(result.output), archive / target.path, backup))
             _write_journal(workspace, run_id, swaps)
             fault("keep-journal")
@@ -459,13 +394,13 @@ def recover_keep(workspace: Workspace, index: Index) -> list[str]:
         restored = 0
         for entry in entries:
             rel = entry["path"]
-            row = index.db.execute("SELECT sha256 FROM documents WHERE path = ?", [rel]).fetchone()
-            if row is not None and row[0] == entry["new_sha256"]:
+            recorded = document_sha256(index, rel)
+            if recorded is not None and recorded == entry["new_sha256"]:
                 continue  # committed
             target = workspace.archive_dir / rel
             backup = Path(entry["backup"]) if entry["backup"] else None
             if backup is None:
-                if row is None and target.is_file():
+                if recorded is None and target.is_file():
                     target.unlink()
                     restored += 1
             elif backup.is_file() and (
@@ -488,17 +423,14 @@ def recover_keep(workspace: Workspace, index: Index) -> list[str]:
 
 
 def _report(
-    index: Index, source: _File, targets: list[_Target]
+    index: Index, source: InputFileRow, targets: list[_Target]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     kept: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []
     for target in targets:
         assert target.result is not None
         for page in target.kept:
-            (position,) = index.db.execute(
-                "SELECT document_page FROM pages WHERE file_id = ? AND page_index = ?",
-                [source.id, page],
-            ).fetchone()
+            position = keeps.document_page(index, source.id, page)
             kept.append({"file": source.relpath, "index": page, "page": page + 1,
                          "household": target.household, "volume": target.volume,
                          "document": target.path, "document_page": position})  # fmt: skip

@@ -162,7 +162,7 @@ class _Planner:
             self.documents.append(self.document)
             self.pending_type = None
         self.document.pages.append(index)
-        self.record(index, "archived", document=self.document.number)
+        self.record(index, PageOutcome.ARCHIVED, document=self.document.number)
 
     # --- outcomes -----------------------------------------------------------------------
 
@@ -214,7 +214,7 @@ def _check(records: Sequence[PageRecord], blank_pages: str) -> None:
 def plan_batch(
     records: Sequence[PageRecord],
     *,
-    blank_pages: str = "drop",
+    blank_pages: str = BlankPolicy.DROP,
     household_file: tuple[str, int] | None = None,
 ) -> BatchPlan:
     """Decide every page's outcome and the documents of one batch (CONTRACT §4, §5).
@@ -223,7 +223,7 @@ def plan_batch(
     household: it starts inside that household's section, no cover sheet needed.
     """
     _check(records, blank_pages)
-    plan = _Planner(keep_blanks=blank_pages == "keep")
+    plan = _Planner(keep_blanks=blank_pages == BlankPolicy.KEEP)
     if household_file is not None:
         plan.open_section(household_file[0], household_file[1], None, None)
 
@@ -245,7 +245,7 @@ def plan_batch(
                 plan.set_aside(i, reason)
             continue
 
-        if record.kind == "cover":
+        if record.kind == PageKind.COVER:
             plan.close_section(i)
             if record.problem is not None or not record.household:
                 problem = record.problem or "cover sheet without a household number"
@@ -260,25 +260,25 @@ def plan_batch(
             else:
                 volume = record.volume if record.volume is not None else 1
                 plan.open_section(record.household, volume, i, record.declared_pages)
-                plan.record(i, "cover")
+                plan.record(i, PageOutcome.COVER)
             continue
 
         if plan.section is None:
             # Before the first cover, or after an unusable one: nothing here is archived.
-            if record.kind == "blank":
-                plan.record(i, "blank")
+            if record.kind == PageKind.BLANK:
+                plan.record(i, PageOutcome.BLANK)
             else:
                 plan.set_aside(i, plan.outside_reason)
             continue
 
-        if record.kind == "separator":
+        if record.kind == PageKind.SEPARATOR:
             plan.break_document()
             # A separator with a problem still breaks, but announces no type; a later
             # separator before any content replaces what an earlier one announced.
             plan.pending_type = record.doc_type if record.problem is None else None
-            plan.record(i, "separator", reason=record.problem)
-        elif record.kind == "blank" and not plan.keep_blanks:
-            plan.record(i, "blank")
+            plan.record(i, PageOutcome.SEPARATOR, reason=record.problem)
+        elif record.kind == PageKind.BLANK and not plan.keep_blanks:
+            plan.record(i, PageOutcome.BLANK)
         else:
             plan.archive(i)
 

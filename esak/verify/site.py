@@ -19,6 +19,7 @@ from esak.index.db import Index
 from esak.index.facts import (
     Scope,
     delivery_problems,
+    expected_volumes,
     files_with_outcome,
     only,
     page_count_mismatches,
@@ -142,12 +143,7 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
     db = index.db
     site = profile.key
     scope = Scope(site)
-    expected_volumes = {
-        h: v or 1
-        for h, v in db.execute(
-            "SELECT household, volumes FROM expected WHERE site = ?", [site]
-        ).fetchall()
-    }
+    expected = expected_volumes(index, site)
     volumes_by_household: dict[str, set[int]] = {}
     documents = 0
     for household, volume, count in db.execute(
@@ -158,14 +154,14 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         volumes_by_household.setdefault(household, set()).add(volume)
         documents += count
     # CONTRACT §6: "archived" counts expected households; the others are "unexpected".
-    archived = sorted(set(volumes_by_household) & set(expected_volumes))
-    missing = sorted(set(expected_volumes) - set(volumes_by_household))
-    unexpected = sorted(set(volumes_by_household) - set(expected_volumes))
+    archived = sorted(set(volumes_by_household) & set(expected))
+    missing = sorted(set(expected) - set(volumes_by_household))
+    unexpected = sorted(set(volumes_by_household) - set(expected))
     missing_volumes = [
         {"household": h, "volume": v}
         for h in archived
-        if h in expected_volumes
-        for v in range(1, expected_volumes[h] + 1)
+        if h in expected
+        for v in range(1, expected[h] + 1)
         if v not in volumes_by_household[h]
     ]
 
@@ -177,7 +173,7 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         site_name=profile.name,
         level=level,
         checked_at=now(),
-        expected_households=len(expected_volumes),
+        expected_households=len(expected),
         archived=archived,
         missing=missing,
         unexpected=unexpected,

@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.esak-installed
 APT_PACKAGES := tesseract-ocr tesseract-ocr-deu ghostscript fonts-dejavu-core python3-venv
 
-.PHONY: demo test bench lint system browser venv clean
+.PHONY: demo test bench lint i18n system browser venv clean
 
 demo: system venv
 	$(BIN)/esak demo
@@ -66,6 +66,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# The German catalog: messages extracted from the code (Babel), merged into the .po that
+# holds the translations (new ones are then empty: fill them in), compiled to the .mo.
+i18n: venv
+	$(BIN)/pybabel extract --no-location --sort-output --project esak --copyright-holder esak \
+	  -o esak/locale/esak.pot esak
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -w 100 \
+	  -i esak/locale/esak.pot -d esak/locale -D esak -l de
+	$(BIN)/pybabel compile --statistics -d esak/locale -D esak
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

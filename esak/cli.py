@@ -21,6 +21,7 @@ import click
 
 from esak import __version__
 from esak.errors import EsakError, ExitCode
+from esak.i18n import LANGUAGES, set_language
 from esak.report import terminal as render
 from esak.workspace import Workspace, private_umask
 
@@ -93,15 +94,26 @@ def site_option(required: bool = True) -> Callable[[F], F]:
     help="Folder with the index database and the archive [default: ./esak-workspace; "
     "env ESAK_WORKSPACE].",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of reports and summaries [default: the site profile's, else de; "
+    "env ESAK_LANG]. JSON keys and exit codes are the same in every language.",
+)
 @click.version_option(__version__, prog_name="esak")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None) -> None:
+def cli(ctx: click.Context, workspace: str | None, lang: str | None) -> None:
     """esak: paper case files into digital files (E-Sozialakte).
 
     Reads scan deliveries, recognises cover sheets and separators, and proves per site
     that every page is accounted for. Start with `esak demo`.
     """
     private_umask()
+    try:
+        set_language(lang)
+    except EsakError as exc:  # ESAK_LANG names a language esak does not speak
+        raise click.UsageError(f"{exc.message} ({exc.remedy})") from exc
     ctx.obj = App(workspace_option=workspace)
 
 
@@ -252,6 +264,15 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
     default=None,
     help="Stop taking new work after this many minutes; exit 7, the next run goes on.",
 )
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress output: only the summary and errors."
+)
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="One line per finished file on standard error, also on a terminal (as without one).",
+)
 @json_option
 @click.pass_obj
 @handle_errors
@@ -263,6 +284,8 @@ def ingest(
     scheduler: str | None,
     until: str | None,
     max_minutes: float | None,
+    quiet: bool,
+    verbose: bool,
     as_json: bool,
 ) -> None:
     """Ingest a scan delivery: OCR into PDF/A, one e-file per household, every page recorded.
@@ -279,7 +302,9 @@ def ingest(
 
     deadline = deadline_from(until, max_minutes)
     profile = load_profile(site)
-    with render.ingest_progress() as on_progress:
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    with render.ingest_progress(-1 if quiet else int(verbose)) as on_progress:
         report = ingest_delivery(
             app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
             on_progress=on_progress, deadline=deadline,
@@ -446,9 +471,9 @@ def rollout() -> None:
 as_of_option = click.option(
     "--as-of",
     "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=click.DateTime(formats=["%Y-%m-%d", "%d.%m.%Y"]),
     default=None,
-    help="Judge go-live dates as of this day (YYYY-MM-DD) [default: today].",
+    help="Judge go-live dates as of this day (2021-06-30 or 30.06.2021) [default: today].",
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.errors import ConfigError
+from esak.i18n import LANGUAGES, use_profile_language
 from esak.vocabulary import BlankPolicy
 
 ENV_PROFILES = "ESAK_PROFILES"
@@ -50,6 +51,7 @@ _SCHEMA: dict[str, dict[str, bool]] = {
         "go_live_note": False,
         "rollout_order": False,
         "departments": True,
+        "language": False,
     },
     "households": {"pattern": True},
     "scan": {"ocr_languages": True, "blank_pages": True},
@@ -71,6 +73,8 @@ class Profile:
     ocr_languages: tuple[str, ...]
     blank_pages: str
     path: Path
+    #: the language of this site's reports ("de", "en"); None: German unless chosen otherwise
+    language: str | None = None
     _household_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,7 @@ class Profile:
             "household_pattern": self.household_pattern,
             "ocr_languages": list(self.ocr_languages),
             "blank_pages": self.blank_pages,
+            "language": self.language,
             "path": str(self.path),
         }
 
@@ -153,7 +158,10 @@ def known_keys(directory: Path | None = None) -> list[str]:
 
 
 def load_profile(key: str, directory: Path | None = None) -> Profile:
-    """Load and validate the profile of site ``key``; ConfigError if unknown or faulty."""
+    """Load and validate the profile of site ``key``; ConfigError if unknown or faulty.
+
+    A command about one site speaks that site's ``language`` unless --lang or ESAK_LANG
+    chose one."""
     folder = _existing_dir(directory)
     # Checked before building a path, so that a key like "../x" never reaches the file system.
     if not _KEY_RE.fullmatch(key):
@@ -161,7 +169,9 @@ def load_profile(key: str, directory: Path | None = None) -> Profile:
     path = folder / f"{key}.toml"
     if not path.is_file():
         raise _unknown_site(key, folder)
-    return _load_file(path)
+    profile = _load_file(path)
+    use_profile_language(profile.language)
+    return profile
 
 
 def load_all(directory: Path | None = None) -> list[Profile]:
@@ -290,6 +300,7 @@ def _load_file(path: Path) -> Profile:
     pattern = _household_pattern(households, problems)
     languages = _ocr_languages(scan, problems)
     blank_pages = _choice(scan, "scan", "blank_pages", BLANK_PAGE_POLICIES, problems)
+    language = _choice(site, "site", "language", LANGUAGES, problems)
     problems.raise_if_any()
 
     return Profile(
@@ -304,6 +315,7 @@ def _load_file(path: Path) -> Profile:
         ocr_languages=languages,
         blank_pages=blank_pages or "",
         path=path,
+        language=language,
     )
 
 

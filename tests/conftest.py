@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+# The tests read esak's English texts; tests of the German ones ask for German themselves
+# (--lang de, or the `german` fixture). Set before esak is imported, and for every
+# command a test starts.
+os.environ["ESAK_LANG"] = "en"
+
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
 PEAK_LIMIT_KIB = 2 * 1024 * 1024  # 2 GB; ru_maxrss is in KiB on Linux
 
@@ -24,6 +29,26 @@ class DefaultRules:
 
     def is_household(self, text: str) -> bool:
         return re.fullmatch(r"\d{5}BG\d{7}", text) is not None
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_asked():
+    """Each test starts in English, whatever the test before it chose."""
+    from esak import i18n
+
+    i18n.set_language()
+    yield
+    i18n.set_language()
+
+
+@pytest.fixture
+def german():
+    """Human output in German, as a Jobcenter sees it by default."""
+    from esak import i18n
+
+    i18n.set_language("de")
+    yield
+    i18n.set_language()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -119,6 +120,14 @@ def reference(delivery, tmp_path_factory):
     assert code == ExitCode.OK, err
     report = json.loads(out)
     assert report["pages"]["archived"] == 6 and report["households"] == HOUSEHOLDS
+    # No terminal: one log line per file, with the running totals, instead of a bar.
+    lines = [line for line in err.splitlines() if ": 5 pages, ingested · " in line]
+    assert len(lines) == 3, err
+    assert {re.search(r"(batch_00\d\.pdf)", line).group(1) for line in lines} == {
+        "batch_001.pdf", "batch_002.pdf", "batch_003.pdf"
+    }  # fmt: skip
+    assert "3 of 3 files, 15 of 15 pages" in lines[-1]
+    assert re.match(r"\d\d:\d\d:\d\d ", lines[0])
     return state(ws)
 
 
@@ -171,9 +180,11 @@ def test_a_worker_killed_while_counting_a_file_s_pages_is_retried(delivery, refe
     """The coordinator never opens a delivery file itself: a file that kills the process
     reading it (here: the first one counted) takes a worker, which is replaced."""
     ws = tmp_path / "ws"
-    code, _, err = ingest(ws, delivery, env=faults(tmp_path, "kill:worker-count@1"))
+    code, _, err = ingest(ws, delivery, "--quiet", env=faults(tmp_path, "kill:worker-count@1"))
     assert code == ExitCode.OK, err
     assert state(ws) == reference
+    assert "pages, ingested" not in err  # --quiet: no log lines, only the summary
+    assert "ingest of" in err
     clean(ws)
 
 

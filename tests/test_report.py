@@ -9,6 +9,7 @@ import io
 import pytest
 from rich.console import Console
 
+from esak.migrate.plan import ORPHAN_REASON
 from esak.report import csvfile, html, tables, terminal
 from esak.verify.fixity import Fixity, Level
 from esak.verify.rollout import RolloutStatus, SiteStatus
@@ -72,7 +73,7 @@ def _report() -> SiteReport:
                 "delivery": 1,
                 "file": "box1/a.pdf",
                 "pages": "1-2",
-                "reason": "before the first cover sheet",
+                "reason": ORPHAN_REASON,
             }
         ],
         duplicate_files=[{"delivery": 1, "file": "box2/a-copy.pdf"}],
@@ -113,7 +114,7 @@ def test_the_csv_has_a_row_for_every_row_of_every_table():
     mismatch = by["page_count_mismatch"][0]
     assert (mismatch["household"], mismatch["count"]) == ("BG-1001", "6")
     assert mismatch["detail"] == "declared 7, found 6"
-    assert by["pages_set_aside"][0]["detail"] == "before the first cover sheet"
+    assert by["pages_set_aside"][0]["detail"] == ORPHAN_REASON
     assert by["file_invalid"][0]["file"].endswith("0001.pdf")
 
 
@@ -183,5 +184,20 @@ def test_the_rollout_table_is_the_same_in_csv_html_and_terminal(captured):
         if column.human:
             assert f">{column.header}</th>" in page, column.key
             assert column.header in text, column.key
-    for shown in ("2026-11-30T22:00:00+00:00 failed", "unplanned", "never", "1 household missing"):
+    # Local time (Europe/Berlin, UTC+1 in November), as people read it.
+    for shown in ("2026-11-30 23:00 failed", "unplanned", "never", "1 household missing"):
         assert shown in page and shown in text
+
+
+def test_the_log_line_of_a_finished_file_has_totals_and_time_left():
+    from esak.migrate.progress import FileDone, Progress
+
+    p = Progress(pages_total=400, pages_done=100, files_total=8, files_done=2, started=0.0)
+    p.last = FileDone("box01/batch_002.pdf", "ingested", 50)
+    line = terminal.file_done_line(p, now=600.0)  # 100 pages in 10 minutes: 30 to go
+    assert "box01/batch_002.pdf: 50 pages, ingested · 2 of 8 files, 100 of 400 pages" in line
+    assert line.endswith("about 0:30 h left")
+    p.last = FileDone("box01/x.pdf", "quarantined", 0, "the file is empty (0 bytes)")
+    assert ": 0 pages, set aside: the file is empty (0 bytes) · " in terminal.file_done_line(p)
+    p.last = None
+    assert terminal.file_done_line(p) is None

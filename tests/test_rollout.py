@@ -50,7 +50,7 @@ def test_states_follow_ingest_and_verification(ws):
     assert (borken["state"], rhede["state"], heek["state"]) == ("importing", "importing", "planned")
     assert site(s, "ahaus")["state"] == "unplanned"
     assert borken["overdue"] and heek["overdue"] and not rhede["overdue"]
-    assert borken["households"] == {"expected": 6, "archived": 6, "missing": 0}
+    assert borken["households"] == {"expected": 6, "archived": 6, "missing": 0, "unexpected": 0}
     assert borken["documents"] == 12
     assert [b["reason"] for b in borken["blockers"]] == ["never verified"]
     assert {b["reason"] for b in rhede["blockers"]} == {"no go-live date", "never verified"}
@@ -99,6 +99,44 @@ def test_missing_households_and_failed_verification_block(ws):
     payload = json.loads(plan.stdout)
     assert payload["next"]["site"] == "borken" and payload["blocked"] is True
     assert all(b["action"] for b in payload["next"]["blockers"])
+
+
+def test_rollout_counts_households_as_verify_does(ws):
+    """A household with documents that the list does not name is not "archived" in either."""
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        (dropped,) = db.execute(
+            "SELECT household FROM expected WHERE site = 'borken' ORDER BY household LIMIT 1"
+        ).fetchone()
+        db.execute("DELETE FROM expected WHERE site = 'borken' AND household = ?", [dropped])
+    result = esak(ws, "verify", "--site", "borken", "--json")
+    report = json.loads(result.stdout)
+    assert report["archived_households"] == 5 and report["unexpected_households"] == [dropped]
+    _, s = status(ws)
+    assert site(s, "borken")["households"] == {
+        "expected": 5, "archived": 5, "missing": 0, "unexpected": 1
+    }  # fmt: skip
+
+
+def test_a_fast_verification_signs_nothing_off(ws):
+    """Fast does not look for untracked files: it says so, and rollout does not count it."""
+    stray = ws / "archive" / "borken" / "stray.pdf"
+    stray.write_bytes(b"%PDF-1.4 left behind")
+    fast = esak(ws, "verify", "--site", "borken", "--level", "fast", "--json")
+    assert fast.exit_code == ExitCode.OK
+    fixity = json.loads(fast.stdout)["fixity"]
+    assert fixity["untracked"] == [] and fixity["not_checked"] == ["untracked"]
+    human = esak(ws, "--lang", "en", "verify", "--site", "borken", "--level", "fast")
+    assert "untracked not checked at level fast" in human.output
+    assert "0 untracked" not in human.output
+    _, s = status(ws)
+    borken = site(s, "borken")
+    assert borken["state"] == "importing"
+    assert [b["reason"] for b in borken["blockers"]] == [
+        "last verification was at level fast, which does not look for untracked files"
+    ]
+    complete = esak(ws, "verify", "--site", "borken", "--json")
+    assert complete.exit_code == ExitCode.INTEGRITY
+    assert json.loads(complete.stdout)["fixity"]["not_checked"] == []
 
 
 def test_plan_exits_0_when_nothing_blocks_the_next_site(ws):

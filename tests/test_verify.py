@@ -243,13 +243,20 @@ def test_html_report_is_one_self_contained_page(site):
     assert names and not any(name in html for name in names)
 
 
-def test_html_report_renders_in_headless_chromium(site):
+@pytest.mark.parametrize(
+    ("lang", "title", "section"),
+    [
+        ("de", "Prüfbericht: Borken", "Bedarfsgemeinschaften und Seiten"),
+        ("en", "Verification report: Borken", "Households and pages"),
+    ],
+)
+def test_html_report_renders_in_headless_chromium(site, lang, title, section):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     ws, tmp = site["ws"], site["tmp"]
-    out = tmp / "borken.html"
-    esak(ws, "verify", "--site", "borken", "--format", "html", "-o", str(out))
+    out = tmp / f"borken-{lang}.html"
+    esak(ws, "--lang", lang, "verify", "--site", "borken", "--format", "html", "-o", str(out))
     flags = [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -264,8 +271,8 @@ def test_html_report_renders_in_headless_chromium(site):
         return done.stdout
 
     dom = run("--dump-dom", out.as_uri())
-    assert "Verification report: Borken" in dom and "Households and pages" in dom
-    png = tmp / "report.png"
+    assert title in dom and section in dom
+    png = tmp / f"report-{lang}.png"
     run(f"--screenshot={png}", "--window-size=1100,1400", out.as_uri())
     with Image.open(png) as img:
         assert img.size == (1100, 1400)

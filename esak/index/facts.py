@@ -8,6 +8,7 @@ its scope as a parameter, so both always count the same way.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,3 +103,19 @@ def expected_volumes(index: Index, site: str) -> dict[str, int]:
             "SELECT household, volumes FROM expected WHERE site = ? ORDER BY household", [site]
         )
     }
+
+
+def site_fingerprint(index: Index, site: str) -> str:
+    """SHA-256 over what the index records of a site: every document (path, sha256, pages)
+    and every expected household. A signed report names it, so that the signature is bound
+    to exactly this state of the archive."""
+    digest = hashlib.sha256()
+    for path, sha256, pages in index.db.execute(
+        "SELECT path, sha256, pages FROM documents WHERE site = ? ORDER BY path", [site]
+    ):
+        digest.update(f"d\t{path}\t{sha256}\t{pages}\n".encode())
+    for household, volumes in index.db.execute(
+        "SELECT household, volumes FROM expected WHERE site = ? ORDER BY household", [site]
+    ):
+        digest.update(f"e\t{household}\t{volumes or 1}\n".encode())
+    return digest.hexdigest()

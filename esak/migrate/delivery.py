@@ -27,6 +27,7 @@ from PIL import Image
 
 from esak.errors import InputError
 from esak.files import display_name, natural_key, sha256_file, sniff
+from esak.i18n import N_
 from esak.vocabulary import InputFormat
 
 MANIFEST_NAME = "manifest.csv"
@@ -40,15 +41,15 @@ _PAGE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 _VOLUME_RE = re.compile(r"(?P<household>.+)_(?P<volume>\d{1,3})")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
-HIDDEN = "not a scan file (hidden or system file)"
-PERMISSION_DENIED = "cannot be read (permission denied)"
-LINK_OUTSIDE = "symbolic link leading outside the delivery"
-LINK_TO_FOLDER = "symbolic link to a folder, not followed"
-LINK_BROKEN = "broken symbolic link"
-NOT_REGULAR = "not a regular file (device, pipe or socket)"
-NOT_DELIVERED = "listed in manifest, not delivered"
-NOT_LISTED = "delivered, not listed in manifest"
-CHECKSUM_DIFFERS = "checksum differs from manifest"
+HIDDEN = N_("not a scan file (hidden or system file)")
+PERMISSION_DENIED = N_("cannot be read (permission denied)")
+LINK_OUTSIDE = N_("symbolic link leading outside the delivery")
+LINK_TO_FOLDER = N_("symbolic link to a folder, not followed")
+LINK_BROKEN = N_("broken symbolic link")
+NOT_REGULAR = N_("not a regular file (device, pipe or socket)")
+NOT_DELIVERED = N_("listed in manifest, not delivered")
+NOT_LISTED = N_("delivered, not listed in manifest")
+CHECKSUM_DIFFERS = N_("checksum differs from manifest")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import errno
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
 from esak.migrate.ocr import check_dependencies
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
+from esak.migrate.progress import FileDone, Progress, ProgressCallback
 from esak.migrate.scheduler import Job, Scheduler, StopRequest
 from esak.migrate.tasks import (
     ClassifyResult,
@@ -42,7 +42,7 @@ from esak.migrate.tasks import (
     count_pages,
 )
 from esak.profiles import Profile
-from esak.vocabulary import PageKind
+from esak.vocabulary import FileOutcome, PageKind
 from esak.workspace import Workspace
 
 #: Pages one classification task takes: small enough to spread a big batch over all workers.
@@ -64,19 +64,6 @@ def _describe(error: object) -> str:
     if isinstance(error, BaseException):
         return f"{type(error).__name__}: {error}".rstrip(": ")
     return str(error)
-
-
-@dataclass
-class Progress:
-    pages_total: int = 0
-    pages_classified: int = 0
-    documents_total: int = 0
-    documents_done: int = 0
-    files_total: int = 0
-    files_done: int = 0
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 class _Run:
@@ -142,10 +129,12 @@ class _Run:
                 continue
             if item.problem:
                 rec.quarantine_file(item, item.problem)
+                self._done(FileDone(item.relpath, FileOutcome.QUARANTINED, reason=item.problem))
                 continue
             dup = rec.duplicate_of(item)
             if dup:
                 rec.duplicate(item, *dup)
+                self._done(FileDone(item.relpath, FileOutcome.DUPLICATE, reason=dup[1]))
                 continue
             if item.sha256 in seen:
                 # Same content twice in this delivery: the first one is archived.
@@ -190,8 +179,11 @@ class _Run:
             dup = rec.duplicate_of(item)
             if dup:
                 rec.duplicate(item, *dup)
+                self._done(FileDone(item.relpath, FileOutcome.DUPLICATE, reason=dup[1]))
             else:
-                rec.quarantine_file(item, f"same content as {first}, which was not archived")
+                reason = f"same content as {first}, which was not archived"
+                rec.quarantine_file(item, reason)
+                self._done(FileDone(item.relpath, FileOutcome.QUARANTINED, reason=reason))
 
     # --- the steps of one file ------------------------------------------------------------
 
@@ -200,7 +192,7 @@ class _Run:
             if result.error:
                 self.recorder.quarantine_file(item, result.error)
                 self.progress.files_done += 1
-                self.on_progress(self.progress)
+                self._done(FileDone(item.relpath, FileOutcome.QUARANTINED, reason=result.error))
                 return
             batch = Batch(item, result.pages)
             self.progress.pages_total += batch.page_count
@@ -415,7 +407,13 @@ class _Run:
         self.documents_written += documents
         self.pages_ocr += pages
         self.progress.files_done += 1
+        self.progress.pages_done += batch.page_count
+        self._done(FileDone(batch.item.relpath, FileOutcome.INGESTED, batch.page_count))
+
+    def _done(self, event: FileDone) -> None:
+        self.progress.last = event
         self.on_progress(self.progress)
+        self.progress.last = None
 
 
 def ingest_delivery(

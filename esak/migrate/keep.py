@@ -38,6 +38,7 @@ from esak.errors import (
 )
 from esak.faults import fault
 from esak.files import sha256_file
+from esak.i18n import N_
 from esak.index import keeps
 from esak.index.audit import recorded_run
 from esak.index.db import Index
@@ -54,7 +55,7 @@ from esak.workspace import Workspace
 __all__ = ["KEPT_REASON", "KeepResult", "keep_pages", "recover_keep"]
 
 #: The reason recorded on a page that was blank and kept: also how a rerun recognises it.
-KEPT_REASON = "blank page kept after review"
+KEPT_REASON = N_("blank page kept after review")
 
 _JOURNAL = "keep.journal"
 #: What to do with a blank page that belongs to no household.

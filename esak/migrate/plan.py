@@ -15,16 +15,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from esak.i18n import N_
 from esak.vocabulary import BlankPolicy, PageKind, PageOutcome
 
 KINDS = tuple(PageKind)
 OUTCOMES = tuple(PageOutcome)
 BLANK_PAGE_POLICIES = tuple(BlankPolicy)
 
-ORPHAN_REASON = (
+ORPHAN_REASON = N_(
     "before the first cover sheet of the batch: belongs to no household, "
     "set aside for clarification"
 )
+#: The start of the reason for a page that cannot be read (the rest is the reader's message).
+UNREADABLE_PAGE = N_("page cannot be read")
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def plan_batch(
         if record.error is not None:
             # An unreadable page's kind is a guess at best, so it never acts as a cover sheet
             # or separator; it is set aside and still counts towards found_pages.
-            reason = f"page cannot be read: {record.error}"
+            reason = f"{UNREADABLE_PAGE}: {record.error}"
             if plan.section is not None:
                 # The pages on either side may belong to different documents: split there.
                 # The continuation keeps the interrupted document's type (or the one a

@@ -6,7 +6,8 @@ import csv
 import io
 from typing import Any
 
-from esak.report.tables import ROLLOUT_COLUMNS, SITE_TABLES
+from esak.i18n import N_, _, language
+from esak.report.tables import PAGE_OUTCOMES, ROLLOUT_COLUMNS, SITE_TABLES, VERDICTS
 from esak.verify.rollout import RolloutStatus
 from esak.verify.site import SiteReport
 
@@ -14,6 +15,21 @@ from esak.verify.site import SiteReport
 CSV_DELIMITER = ";"
 
 CSV_COLUMNS = ("site", "category", "household", "volume", "delivery", "file", "count", "detail")
+#: The headings people read (German Excel); in English the columns keep their keys.
+_HEADERS = {
+    "site": N_("site"),
+    "category": N_("category"),
+    "household": N_("household"),
+    "volume": N_("volume"),
+    "delivery": N_("delivery"),
+    "file": N_("file"),
+    "count": N_("count"),
+    "detail": N_("detail"),
+}
+
+
+def _header(keys: list[str] | tuple[str, ...], labels: dict[str, str]) -> list[str]:
+    return list(keys) if language() == "en" else [_(labels[k]) for k in keys]
 
 
 def _writer(out: io.StringIO) -> Any:
@@ -24,18 +40,21 @@ def site_reports_csv(reports: list[SiteReport]) -> str:
     """One row per finding, batch and household: filter by ``category`` in a spreadsheet."""
     out = io.StringIO()
     w = _writer(out)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(_header(CSV_COLUMNS, _HEADERS))
+    english = language() == "en"
     for r in reports:
         s = r.site
-        w.writerow([s, "status", "", "", "", "", "", r.status])
+        status = r.status if english else _(VERDICTS[r.status])
+        w.writerow([s, "status" if english else _("verdict"), "", "", "", "", "", status])
         for key, value in r.pages.items():
-            w.writerow([s, "pages", "", "", "", "", value, key])
+            label = key if english else _(PAGE_OUTCOMES[key])
+            w.writerow([s, "pages" if english else _("pages"), "", "", "", "", value, label])
         for table in SITE_TABLES:
             for row in table.rows(r):
                 w.writerow(
                     [
                         s,
-                        table.category(row) if table.category else table.key,
+                        table.csv_category(row),
                         row.get("household", ""),
                         row.get("volume", ""),
                         row.get("delivery", ""),
@@ -51,7 +70,12 @@ def rollout_csv(status: RolloutStatus) -> str:
     """One row per site in rollout order, every column of the rollout table."""
     out = io.StringIO()
     w = _writer(out)
-    w.writerow([c.key for c in ROLLOUT_COLUMNS])
+    w.writerow(
+        _header([c.key for c in ROLLOUT_COLUMNS], {c.key: c.header for c in ROLLOUT_COLUMNS})
+    )
     for s in status.sites:
-        w.writerow(["" if (v := c.value(s)) is None else v for c in ROLLOUT_COLUMNS])
+        if language() == "en":  # the values as JSON has them
+            w.writerow(["" if (v := c.value(s)) is None else v for c in ROLLOUT_COLUMNS])
+        else:  # as people read them: 01.03.2021, "verifiziert"
+            w.writerow([c.text(s) for c in ROLLOUT_COLUMNS])
     return out.getvalue()

@@ -11,9 +11,17 @@ from html import escape
 from typing import Any
 
 from esak import __version__
-from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS, SiteColumn
-from esak.verify.rollout import RolloutStatus, SiteStatus
-from esak.verify.site import SiteReport
+from esak.i18n import N_, _, language, local_date, local_time, number
+from esak.report.tables import (
+    FINDING_TABLES,
+    HEADLINES,
+    LEVELS,
+    PAGE_OUTCOMES,
+    ROLLOUT_COLUMNS,
+    SiteColumn,
+)
+from esak.verify.rollout import RolloutStatus, SiteStatus, blocker_text
+from esak.verify.site import SiteReport, finding_sentences
 
 _CSS = """
 :root { --ok: #1b7a3a; --warn: #a15c00; --bad: #b3261e; --muted: #5f6368; }
@@ -46,6 +54,9 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 13px; }
 .legend i { display: inline-block; width: 11px; height: 11px; margin-right: 4px;
             vertical-align: -1px; }
+.signoff table { width: 100%; } .signoff th { width: 9em; text-align: left; }
+.signoff td { height: 3em; vertical-align: bottom; }
+.line { display: inline-block; width: 70%; border-bottom: 1px solid #202124; }
 .households { columns: 4 11em; font: 12px/1.6 "DejaVu Sans Mono", monospace; }
 footer { color: var(--muted); font-size: 12px; margin: 20px 0; }
 @media print { body { background: #fff; } section, .figure { box-shadow: none; } }
@@ -61,7 +72,13 @@ _COLOURS = {
     "blank": "#d0d4d9",
     "quarantined": "#e37400",
 }
-_LABELS = {"quarantined": "set aside", "unexpected": "not expected"}
+#: The chart's words for its segments.
+_LABELS = {
+    "archived": N_("archived"),
+    "missing": N_("missing"),
+    "unexpected": N_("not expected"),
+    **PAGE_OUTCOMES,
+}
 _STATE_COLOURS = {
     "unplanned": "#9aa0a6",
     "planned": "#5b8def",
@@ -72,39 +89,47 @@ _STATE_COLOURS = {
 
 
 def site_report_html(report: SiteReport) -> str:
-    """The verification report of one site as one HTML page."""
+    """The verification report of one site as one HTML page, with a block to sign."""
     r = report
     verdict_class = {"complete": "ok", "incomplete": "warn", "damaged": "bad"}[r.status]
-    headline = {
-        "complete": "Complete and intact: every expected household is archived, "
-        "every page is accounted for",
-        "incomplete": "Not complete: this site cannot be signed off yet",
-        "damaged": "Archive damaged: archived files were changed, removed or added",
-    }[r.status]
-    findings = "".join(f"<li>{escape(f)}</li>" for f in r.findings)
-    set_aside_pages = r.pages["quarantined"]
+    headline = _(HEADLINES[r.status])
+    findings = "".join(f"<li>{escape(f)}</li>" for f in finding_sentences(r, _))
     figures = [
-        (r.expected_households, "households expected"),
-        (len(r.archived), "households archived"),
-        (len(r.missing), "households missing"),
-        (r.documents, "documents"),
-        (r.pages["input"], "input pages"),
-        (set_aside_pages, "pages set aside"),
+        (r.expected_households, _("households expected")),
+        (len(r.archived), _("households archived")),
+        (len(r.missing), _("households missing")),
+        (r.documents, _("documents")),
+        (r.pages["input"], _("input pages")),
+        (r.pages["quarantined"], _("pages set aside")),
     ]
+    level = _(LEVELS[r.level.value])
     parts = [
-        _head(f"Verification {r.site_name}"),
+        _head(_("Verification {site}").format(site=r.site_name)),
         "<header>",
-        f"<h1>Verification report: {escape(r.site_name)} ({escape(r.site)})</h1>",
-        f"<p>Checked {escape(r.checked_at)} · fixity level <b>{escape(r.level.value)}</b> · "
-        f"verification no. {r.verification_id} · {r.fixity.checked} archived files checked</p>",
+        "<h1>"
+        + escape(_("Verification report: {name} ({site})").format(name=r.site_name, site=r.site))
+        + "</h1>",
+        "<p>"
+        + escape(
+            _(
+                "Checked {at} · integrity check (fixity) level {level} · verification no. "
+                "{number} · {files} archived files checked"
+            ).format(
+                at=local_time(r.checked_at),
+                level=level,
+                number=r.verification_id,
+                files=number(r.fixity.checked),
+            )
+        )
+        + "</p>",
         "</header>",
         f'<div class="verdict {verdict_class}" role="status"><h2>{escape(headline)}</h2>',
         f"<ul>{findings}</ul>" if findings else "",
         "</div>",
         _figures(figures),
-        "<section><h2>Households and pages</h2>",
+        "<section><h2>" + escape(_("Households and pages")) + "</h2>",
         _bar(
-            "Households",
+            _("Households"),
             [
                 ("archived", len(r.archived)),
                 ("missing", len(r.missing)),
@@ -112,26 +137,36 @@ def site_report_html(report: SiteReport) -> str:
             ],
         ),
         _bar(
-            "Pages",
+            _("Pages"),
             [(o, r.pages[o]) for o in ("archived", "cover", "separator", "blank", "quarantined")],
         ),
         "</section>",
         _sections(
             [
                 _table(
-                    t.title,
-                    [c.header for c in t.columns],
+                    t.heading,
+                    [c.label for c in t.columns],
                     [t.cells(x) for x in t.rows(r)],
                     numeric=t.numeric,
                 )
                 for t in FINDING_TABLES
             ]
         ),
-        "<section><h2>Archived households</h2>",
+        "<section><h2>" + escape(_("Archived households")) + "</h2>",
         '<div class="households">'
-        + ("<br>".join(escape(h) for h in r.archived) or '<span class="none">none</span>')
+        + (
+            "<br>".join(escape(h) for h in r.archived)
+            or '<span class="none">' + escape(_("none")) + "</span>"
+        )
         + "</div></section>",
-        _foot(),
+        _sign_off(r),
+        _foot(
+            _(
+                "Profile {file} (SHA-256 {profile}) · index fingerprint of the site {fingerprint}"
+            ).format(
+                file=r.profile_file, profile=r.profile_sha256[:16], fingerprint=r.fingerprint[:16]
+            )
+        ),
     ]
     return "\n".join(parts)
 
@@ -142,16 +177,25 @@ def rollout_html(status: RolloutStatus) -> str:
     overdue = status.overdue
     nxt = status.next_site
     if overdue:
-        verdict, headline = "bad", f"{len(overdue)} site(s) past their go-live date, not verified"
+        verdict = "bad"
+        headline = _("{n} site(s) past their go-live date, not verified").format(n=len(overdue))
     elif nxt and nxt.blockers:
-        verdict, headline = "warn", f"Next site {nxt.name}: {len(nxt.blockers)} thing(s) to do"
+        verdict = "warn"
+        headline = _("Next site {name}: {n} thing(s) to do").format(
+            name=nxt.name, n=len(nxt.blockers)
+        )
     else:
-        verdict, headline = "ok", "On schedule"
+        verdict, headline = "ok", _("On schedule")
     lines = []
     if overdue:
-        lines.append("Overdue: " + ", ".join(overdue))
+        lines.append(_("Overdue: {sites}").format(sites=", ".join(overdue)))
     if nxt:
-        lines += [f"Next: {nxt.name} — {b['reason']} ({b['action']})" for b in nxt.blockers]
+        lines += [
+            _("Next: {name} — {reason} ({action})").format(
+                name=nxt.name, reason=blocker_text(b, _), action=b["action"]
+            )
+            for b in nxt.blockers
+        ]
     columns = [c for c in ROLLOUT_COLUMNS if c.human]
     rows = [[_rollout_cell(c, s) for c in columns] for s in status.sites]
     chart = "".join(
@@ -160,30 +204,39 @@ def rollout_html(status: RolloutStatus) -> str:
         if s.expected or s.archived
     )
     parts = [
-        _head("Rollout E-Sozialakte"),
-        "<header><h1>Rollout of the E-Sozialakte: Jobcenter im Kreis Borken</h1>",
-        f"<p>As of {status.today.isoformat()} · {len(status.sites)} sites</p></header>",
+        _head(_("Rollout E-Sozialakte")),
+        "<header><h1>"
+        + escape(_("Rollout of the E-Sozialakte: Jobcenter im Kreis Borken"))
+        + "</h1>",
+        "<p>"
+        + escape(
+            _("As of {date} · {n} sites").format(date=local_date(status.today), n=len(status.sites))
+        )
+        + "</p></header>",
         f'<div class="verdict {verdict}" role="status"><h2>{escape(headline)}</h2>',
         "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in lines) + "</ul>" if lines else "",
         "</div>",
         _figures(
             [
-                (t["expected"], "households expected"),
-                (t["archived"], "households archived"),
-                (t["missing"], "households missing"),
-                (t["documents"], "documents"),
-                (t["pages_input"], "input pages"),
+                (t["expected"], _("households expected")),
+                (t["archived"], _("households archived")),
+                (t["missing"], _("households missing")),
+                (t["documents"], _("documents")),
+                (t["pages_input"], _("input pages")),
             ]
         ),
         _table(
-            "Sites in rollout order",
-            [c.header for c in columns],
+            _("Sites in rollout order"),
+            [c.label for c in columns],
             rows,
             numeric=[i for i, c in enumerate(columns) if c.numeric],
         ),
-        "<section><h2>Households per site</h2>",
+        "<section><h2>" + escape(_("Households per site")) + "</h2>",
         _legend(["archived", "missing"]),
-        chart or '<p class="none">no site has an expected list or archived files yet</p>',
+        chart
+        or '<p class="none">'
+        + escape(_("no site has an expected list or archived files yet"))
+        + "</p>",
         "</section>",
         _foot(),
     ]
@@ -194,11 +247,40 @@ def _rollout_cell(column: SiteColumn, s: SiteStatus) -> Any:
     if column.key == "state":
         return _Raw(
             f'<span class="badge" style="background:{_STATE_COLOURS[s.state]}">'
-            f"{escape(s.state)}</span>" + (" <b>overdue</b>" if s.overdue else "")
+            f"{escape(column.text(s))}</span>"
+            + (f" <b>{escape(_('overdue'))}</b>" if s.overdue else "")
         )
     if column.key == "name":
         return f"{s.name} ({s.key})"
     return column.text(s)
+
+
+def _sign_off(r: SiteReport) -> str:
+    """Where the site's report is signed: checked by the admin, accepted by the department
+    head, before the paper originals may be destroyed."""
+    name, date, signature = _("Name"), _("Date"), _("Signature")
+    rows = "".join(
+        "<tr>"
+        f"<th>{escape(role)}</th>"
+        f"<td>{escape(name)}: <span class=line></span></td>"
+        f"<td>{escape(date)}: <span class=line></span></td>"
+        f"<td>{escape(signature)}: <span class=line></span></td>"
+        "</tr>"
+        for role in (_("Checked"), _("Accepted"))
+    )
+    note = _(
+        "Signed for verification no. {number} of {site}, level {level}, index fingerprint "
+        "{fingerprint}. A report with another fingerprint is another state of the archive."
+    ).format(
+        number=r.verification_id,
+        site=r.site_name,
+        level=_(LEVELS[r.level.value]),
+        fingerprint=r.fingerprint[:16],
+    )
+    return (
+        '<section class="signoff"><h2>' + escape(_("Sign-off")) + "</h2>"
+        f"<table>{rows}</table><p>{escape(note)}</p></section>"
+    )
 
 
 class _Raw(str):
@@ -215,7 +297,9 @@ def _sections(parts: list[str]) -> str:
     shown = [p for p in parts if not isinstance(p, _Clear)]
     if clear:
         shown.append(
-            "<section><h2>Checked and clear</h2><p>"
+            "<section><h2>"
+            + escape(_("Checked and clear"))
+            + "</h2><p>"
             + " · ".join(escape(c) for c in clear)
             + "</p></section>"
         )
@@ -224,7 +308,7 @@ def _sections(parts: list[str]) -> str:
 
 def _head(title: str) -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{language()}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # No request may leave the page: the report holds social data and is read offline.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
@@ -233,17 +317,18 @@ def _head(title: str) -> str:
     )
 
 
-def _foot() -> str:
-    return (
-        f"<footer>Made by esak {escape(__version__)}. This report names households by number "
-        "only. It contains no names and loads nothing from the network.</footer>"
-        "</main></body></html>\n"
-    )
+def _foot(provenance: str = "") -> str:
+    made = _(
+        "Made by esak {version}. This report names households by number only. It contains no "
+        "names and loads nothing from the network."
+    ).format(version=__version__)
+    extra = f"<br>{escape(provenance)}" if provenance else ""
+    return f"<footer>{escape(made)}{extra}</footer></main></body></html>\n"
 
 
 def _figures(items: Iterable[tuple[int, str]]) -> str:
     cells = "".join(
-        f'<div class="figure"><b>{value:,}</b><span>{escape(label)}</span></div>'.replace(",", ".")
+        f'<div class="figure"><b>{number(value)}</b><span>{escape(label)}</span></div>'
         for value, label in items
     )
     return f'<div class="figures">{cells}</div>'
@@ -253,7 +338,7 @@ def _legend(keys: Sequence[str]) -> str:
     return (
         '<div class="legend">'
         + "".join(
-            f'<span><i style="background:{_COLOURS[k]}"></i>{escape(_LABELS.get(k, k))}</span>'
+            f'<span><i style="background:{_COLOURS[k]}"></i>{escape(_(_LABELS[k]))}</span>'
             for k in keys
         )
         + "</div>"
@@ -272,12 +357,12 @@ def _bar(label: str, segments: list[tuple[str, int]], legend: bool = True) -> st
         w = width * n / total
         rects.append(
             f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="{height}" fill="{_COLOURS[key]}">'
-            f"<title>{escape(key)}: {n}</title></rect>"
+            f"<title>{escape(_(_LABELS[key]))}: {n}</title></rect>"
         )
         x += w
     if not rects:
         rects.append(f'<rect x="0" y="0" width="{width}" height="{height}" fill="#eef0f3"/>')
-    words = ", ".join(f"{escape(_LABELS.get(k, k))} {n}" for k, n in segments)
+    words = ", ".join(f"{escape(_(_LABELS[k]))} {n}" for k, n in segments)
     return (
         f'<div class="bar"><b>{escape(label)}</b> <span>{words}</span><br>'
         f'<svg role="img" aria-label="{escape(label)}: {words}" width="100%" '

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from esak.verify.rollout import SiteStatus
+from esak.i18n import N_, _, language, local_date, local_time, tr
+from esak.verify.rollout import SiteStatus, blocker_text
 from esak.verify.site import SiteReport
 
 Row = dict[str, Any]
@@ -19,8 +20,13 @@ Row = dict[str, Any]
 @dataclass(frozen=True)
 class Column:
     key: str
+    #: English; shown in the current language (:attr:`label`)
     header: str
     numeric: bool = False
+
+    @property
+    def label(self) -> str:
+        return _(self.header)
 
 
 @dataclass(frozen=True)
@@ -46,14 +52,29 @@ class Table:
         return [row.get(c.key) for c in self.columns]
 
     @property
+    def heading(self) -> str:
+        """The title in the current language."""
+        return _(self.title)
+
+    def csv_category(self, row: Row) -> str:
+        """The row's ``category`` in the CSV: the stable key in English, the title in German
+        (a person filters a spreadsheet by words, a script by keys)."""
+        key = self.category(row) if self.category else self.key
+        if language() == "en":
+            return key
+        return _("Pages do not add up") if key == "batch_unbalanced" else self.heading
+
+    @property
     def numeric(self) -> list[int]:
         return [i for i, c in enumerate(self.columns) if c.numeric]
 
 
-_HOUSEHOLD = Column("household", "household")
-_VOLUME = Column("volume", "volume", numeric=True)
-_DELIVERY = Column("delivery", "delivery", numeric=True)
-_FILE = Column("file", "file")
+_HOUSEHOLD = Column("household", N_("household"))
+_VOLUME = Column("volume", N_("volume"), numeric=True)
+_DELIVERY = Column("delivery", N_("delivery"))
+_FILE = Column("file", N_("file"))
+_REASON = Column("reason", N_("reason"))
+_PROBLEM = Column("problem", N_("problem"))
 
 
 def _households(values: list[str]) -> list[Row]:
@@ -64,139 +85,185 @@ def _files(values: list[str]) -> list[Row]:
     return [{"file": f} for f in values]
 
 
-_BATCH_OUTCOMES = ("archived", "cover", "separator", "blank", "quarantined")
+def _pages(span: str) -> str:
+    """A page span for people and spreadsheets: "3–5" (a dash Excel does not read as a
+    date), "all" in words."""
+    return _("all") if span == "all" else span.replace("-", "–")
+
+
+def _set_aside(rows: list[Row]) -> list[Row]:
+    return [{**r, "pages": _pages(str(r["pages"])), "reason": tr(r["reason"])} for r in rows]
+
+
+def _explained(rows: list[Row], key: str) -> list[Row]:
+    return [{**r, key: tr(r[key])} for r in rows]
+
+
+#: A site's verdict in a word, and as the sentence a report leads with.
+VERDICTS = {
+    "complete": N_("complete"),
+    "incomplete": N_("not complete"),
+    "damaged": N_("archive damaged"),
+}
+HEADLINES = {
+    "complete": N_(
+        "Complete — can be signed off: every expected household is archived, every "
+        "page is accounted for"
+    ),
+    "incomplete": N_("Not complete: this site cannot be signed off yet"),
+    "damaged": N_("Archive damaged: archived files were changed, removed or added"),
+}
+#: The levels of the integrity check (fixity), as people read them.
+LEVELS = {
+    "fast": N_("fast (presence and size)"),
+    "complete": N_("complete (and no untracked files)"),
+    "valid": N_("valid (and every file re-hashed, PDF/A and text checked)"),
+}
+#: What became of the input pages, in the order a report adds them up.
+PAGE_OUTCOMES = {
+    "input": N_("input pages"),
+    "archived": N_("archived"),
+    "cover": N_("cover sheets"),
+    "separator": N_("separator sheets"),
+    "blank": N_("blank pages"),
+    "quarantined": N_("set aside"),
+}
+
+_BATCH_OUTCOMES = {
+    "archived": N_("archived"),
+    "cover": N_("cover sheet"),
+    "separator": N_("separator sheet"),
+    "blank": N_("blank"),
+    "quarantined": N_("set aside"),
+}
 
 #: The lists of a site's verification report, in the order they are shown.
 SITE_TABLES: tuple[Table, ...] = (
     Table(
         "missing_household",
-        "Missing households",
+        N_("Missing households"),
         (_HOUSEHOLD,),
         lambda r: _households(r.missing),
         line=lambda x: x["household"],
     ),
     Table(
         "missing_volume",
-        "Missing volumes",
+        N_("Missing volumes"),
         (_HOUSEHOLD, _VOLUME),
         lambda r: r.missing_volumes,
-        line=lambda x: f"{x['household']} volume {x['volume']}",
+        line=lambda x: _("{household} volume {volume}").format(**x),
     ),
     Table(
         "unexpected_household",
-        "Households not on the expected list",
+        N_("Households not on the expected list"),
         (_HOUSEHOLD,),
         lambda r: _households(r.unexpected),
         line=lambda x: x["household"],
     ),
     Table(
         "page_count_mismatch",
-        "Cover sheets whose page count differs",
+        N_("Cover sheets whose page count differs"),
         (
             _HOUSEHOLD,
             _VOLUME,
-            Column("declared", "declared", numeric=True),
-            Column("found", "found", numeric=True),
+            Column("declared", N_("declared"), numeric=True),
+            Column("found", N_("found"), numeric=True),
             _FILE,
         ),
         lambda r: r.page_count_mismatches,
-        line=lambda x: (
-            f"{x['household']} volume {x['volume']}: cover says {x['declared']}, "
-            f"found {x['found']} ({x['file']})"
-        ),
+        line=lambda x: _(
+            "{household} volume {volume}: cover says {declared}, found {found} ({file})"
+        ).format(**x),
         count="found",
-        detail=lambda x: f"declared {x['declared']}, found {x['found']}",
+        detail=lambda x: _("declared {declared}, found {found}").format(**x),
     ),
     Table(
         "delivery_problem",
-        "Delivery problems",
-        (_DELIVERY, _FILE, Column("problem", "problem")),
-        lambda r: r.delivery_problems,
+        N_("Delivery problems"),
+        (_DELIVERY, _FILE, _PROBLEM),
+        lambda r: _explained(r.delivery_problems, "problem"),
         line=lambda x: f"{x['file']}: {x['problem']}",
         detail=lambda x: x["problem"],
     ),
     Table(
         "file_set_aside",
-        "Files set aside",
-        (_DELIVERY, _FILE, Column("pages", "pages", numeric=True), Column("reason", "reason")),
-        lambda r: r.quarantined_files,
+        N_("Files set aside"),
+        (_DELIVERY, _FILE, Column("pages", N_("pages"), numeric=True), _REASON),
+        lambda r: _explained(r.quarantined_files, "reason"),
         line=lambda x: f"{x['file']}: {x['reason']}",
         count="pages",
         detail=lambda x: x["reason"],
     ),
     Table(
         "pages_set_aside",
-        "Pages set aside",
-        (_DELIVERY, _FILE, Column("pages", "pages"), Column("reason", "reason")),
-        lambda r: r.quarantined_pages,
-        line=lambda x: f"{x['file']} p. {x['pages']}: {x['reason']}",
+        N_("Pages set aside"),
+        (_DELIVERY, _FILE, Column("pages", N_("pages")), _REASON),
+        lambda r: _set_aside(r.quarantined_pages),
+        line=lambda x: _("{file} p. {pages}: {reason}").format(**x),
         count="pages",
         detail=lambda x: x["reason"],
     ),
     Table(
         "accounting_error",
-        "Pages that do not add up",
-        (_DELIVERY, _FILE, Column("problem", "problem")),
-        lambda r: r.accounting_errors,
+        N_("Pages that do not add up"),
+        (_DELIVERY, _FILE, _PROBLEM),
+        lambda r: _explained(r.accounting_errors, "problem"),
         line=lambda x: f"{x['file']}: {x['problem']}",
         detail=lambda x: x["problem"],
     ),
     Table(
         "file_missing",
-        "Archived files missing",
+        N_("Archived files missing"),
         (_FILE,),
         lambda r: _files(r.fixity.missing),
         line=lambda x: x["file"],
     ),
     Table(
         "file_changed",
-        "Archived files changed",
+        N_("Archived files changed"),
         (_FILE,),
         lambda r: _files(r.fixity.changed),
         line=lambda x: x["file"],
     ),
     Table(
         "file_untracked",
-        "Untracked files in the archive",
+        N_("Untracked files in the archive"),
         (_FILE,),
         lambda r: _files(r.fixity.untracked),
         line=lambda x: x["file"],
     ),
     Table(
         "file_invalid",
-        "Invalid documents",
-        (_FILE, Column("problem", "problem")),
-        lambda r: r.fixity.invalid,
+        N_("Invalid documents"),
+        (_FILE, _PROBLEM),
+        lambda r: _explained(r.fixity.invalid, "problem"),
         line=lambda x: f"{x['file']}: {x['problem']}",
         detail=lambda x: x["problem"],
     ),
     Table(
         "batch",
-        "Page accounting per batch",
+        N_("Page accounting per batch"),
         (
             _DELIVERY,
             _FILE,
-            Column("input", "input", numeric=True),
-            *(
-                Column(k, "set aside" if k == "quarantined" else k, numeric=True)
-                for k in _BATCH_OUTCOMES
-            ),
-            Column("adds_up", "adds up"),
+            Column("input", N_("input"), numeric=True),
+            *(Column(k, label, numeric=True) for k, label in _BATCH_OUTCOMES.items()),
+            Column("adds_up", N_("adds up")),
         ),
-        lambda r: [{**b, "adds_up": "yes" if b["balanced"] else "NO"} for b in r.batches],
+        lambda r: [{**b, "adds_up": _("yes") if b["balanced"] else _("NO")} for b in r.batches],
         count="input",
-        detail=lambda x: ", ".join(f"{k} {x[k]}" for k in _BATCH_OUTCOMES),
+        detail=lambda x: ", ".join(f"{_(label)} {x[k]}" for k, label in _BATCH_OUTCOMES.items()),
         category=lambda x: "batch" if x["balanced"] else "batch_unbalanced",
     ),
     Table(
         "duplicate_file",
-        "Duplicate files (same content as an archived file; not archived twice)",
+        N_("Duplicate files (same content as an archived file; not archived twice)"),
         (_DELIVERY, _FILE),
         lambda r: r.duplicate_files,
     ),
     Table(
         "archived_household",
-        "Archived households",
+        N_("Archived households"),
         (_HOUSEHOLD,),
         lambda r: _households(r.archived),
     ),
@@ -219,6 +286,10 @@ class SiteColumn:
     #: how people read the value, where it differs from the CSV's
     shown: Callable[[SiteStatus], str] | None = None
 
+    @property
+    def label(self) -> str:
+        return _(self.header)
+
     def text(self, s: SiteStatus) -> str:
         if self.shown is not None:
             return self.shown(s)
@@ -228,45 +299,58 @@ class SiteColumn:
 
 def _last(s: SiteStatus) -> str:
     last = s.last_verification
-    return f"{last['at']} {'passed' if last['ok'] else 'failed'}" if last else "never"
+    if not last:
+        return _("never")
+    verdict = _("passed") if last["ok"] else _("failed")
+    return f"{local_time(last['at'])} {verdict}"
 
+
+#: The words for a site's state, shown in reports.
+STATE_LABELS = {
+    "unplanned": N_("unplanned"),
+    "planned": N_("planned"),
+    "importing": N_("importing"),
+    "verified": N_("verified"),
+    "live": N_("live"),
+}
 
 #: The rollout table, one row per site in rollout order.
 ROLLOUT_COLUMNS: tuple[SiteColumn, ...] = (
     SiteColumn(
-        "order", "#", lambda s: s.rollout_order, shown=lambda s: str(s.rollout_order or "–")
+        "order", N_("#"), lambda s: s.rollout_order, shown=lambda s: str(s.rollout_order or "–")
     ),
-    SiteColumn("site", "site", lambda s: s.key, human=False),
-    SiteColumn("name", "site", lambda s: s.name),
+    SiteColumn("site", N_("site key"), lambda s: s.key, human=False),
+    SiteColumn("name", N_("site"), lambda s: s.name),
     SiteColumn(
         "go_live",
-        "go-live",
+        N_("go-live"),
         lambda s: s.go_live,
-        shown=lambda s: s.go_live.isoformat() if s.go_live else "unplanned",
+        shown=lambda s: local_date(s.go_live) if s.go_live else _("unplanned"),
     ),
-    SiteColumn("state", "state", lambda s: s.state),
-    SiteColumn("overdue", "overdue", lambda s: int(s.overdue), human=False),
-    SiteColumn("expected", "expected", lambda s: s.expected, numeric=True),
-    SiteColumn("archived", "archived", lambda s: s.archived, numeric=True),
-    SiteColumn("missing", "missing", lambda s: s.missing, numeric=True),
-    SiteColumn("documents", "documents", lambda s: s.documents, numeric=True, human=False),
-    SiteColumn("pages_input", "pages", lambda s: s.pages_input, numeric=True),
+    SiteColumn("state", N_("state"), lambda s: s.state, shown=lambda s: _(STATE_LABELS[s.state])),
+    SiteColumn("overdue", N_("overdue"), lambda s: int(s.overdue), human=False),
+    SiteColumn("expected", N_("expected"), lambda s: s.expected, numeric=True),
+    SiteColumn("archived", N_("archived"), lambda s: s.archived, numeric=True),
+    SiteColumn("missing", N_("missing"), lambda s: s.missing, numeric=True),
+    SiteColumn("unexpected", N_("not expected"), lambda s: s.unexpected, numeric=True),
+    SiteColumn("documents", N_("documents"), lambda s: s.documents, numeric=True, human=False),
+    SiteColumn("pages_input", N_("pages"), lambda s: s.pages_input, numeric=True),
     SiteColumn(
         "last_verification",
-        "last verification",
+        N_("last verification"),
         lambda s: s.last_verification["at"] if s.last_verification else None,
         shown=_last,
     ),
     SiteColumn(
         "verification_ok",
-        "verified",
+        N_("verified"),
         lambda s: None if s.last_verification is None else int(s.last_verification["ok"]),
         human=False,
     ),
     SiteColumn(
         "blockers",
-        "blocks sign-off",
-        lambda s: " | ".join(b["reason"] for b in s.blockers),
-        shown=lambda s: "; ".join(b["reason"] for b in s.blockers) or "–",
+        N_("blocks sign-off"),
+        lambda s: " | ".join(blocker_text(b, _) for b in s.blockers),
+        shown=lambda s: "; ".join(blocker_text(b, _) for b in s.blockers) or "–",
     ),
 )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +19,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS
+from esak.i18n import N_, _, local_date, local_time, tr
+from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS, STATE_LABELS, VERDICTS
+from esak.verify.rollout import blocker_text
+from esak.verify.site import finding_sentences
 
 # Not a terminal (cron mail, a file): wide enough that tables keep their columns whole.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
@@ -64,18 +69,18 @@ def page_progress(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def profiles_table(sites: list[Any]) -> None:
-    table = Table(title="Sites")
-    table.add_column("site", no_wrap=True)
-    for col in ("name", "go-live", "order", "departments", "note"):
+    table = Table(title=_("Sites"))
+    table.add_column(_("site"), no_wrap=True)
+    for col in (_("name"), _("go-live"), _("order"), _("departments"), _("note")):
         table.add_column(col)
     for p in sites:
         table.add_row(
             p.key,
-            p.name,
-            p.go_live.isoformat() if p.go_live else "unplanned",
+            escape(p.name),
+            local_date(p.go_live) if p.go_live else _("unplanned"),
             str(p.rollout_order or ""),
             ", ".join(p.departments),
-            p.go_live_note or "",
+            escape(p.go_live_note or ""),
         )
     out.print(table)
 
@@ -92,36 +97,44 @@ def profile_detail(profile: Any) -> None:
 
 
 def inspect_table(report: Any) -> None:
-    table = Table(title=f"{report.file} ({report.format}, {len(report.pages)} pages)")
-    table.add_column("page", justify="right")
-    table.add_column("kind")
-    table.add_column("barcodes")
-    table.add_column("meaning")
+    table = Table(
+        title=_("{file} ({format}, {n} pages)").format(
+            file=escape(report.file), format=report.format, n=len(report.pages)
+        )
+    )
+    table.add_column(_("page"), justify="right")
+    table.add_column(_("kind"))
+    table.add_column(_("barcodes"))
+    table.add_column(_("meaning"))
     styles = {"cover": "bold green", "separator": "cyan", "blank": "dim", "content": ""}
     for p in report.pages:
         cls = p.page
-        codes = "; ".join(f"{b.format} {b.text!r}" for b in cls.barcodes)
+        codes = escape("; ".join(f"{b.format} {b.text!r}" for b in cls.barcodes))
         if cls.problem:
-            meaning = f"[red]{cls.problem}[/]"
+            meaning = f"[red]{escape(tr(cls.problem))}[/]"
         elif cls.cover:
-            meaning = f"household {cls.cover.household}, volume {cls.cover.volume}"
+            meaning = _("household {household}, volume {volume}").format(
+                household=cls.cover.household, volume=cls.cover.volume
+            )
             if cls.cover.declared_pages:
-                meaning += f", {cls.cover.declared_pages} pages follow"
+                meaning += _(", {n} pages follow").format(n=cls.cover.declared_pages)
         elif cls.separator:
             meaning = (
-                f"new document: {cls.separator.doc_type}"
+                _("new document: {type}").format(type=escape(cls.separator.doc_type))
                 if cls.separator.doc_type
-                else "new document"
+                else _("new document")
             )
         else:
             meaning = ""
         kind = str(cls.kind)
+        word = _(KIND_LABELS[kind])
+        # Pages are counted from 1, as printed on a sheet (JSON's "index" counts from 0).
         table.add_row(
-            str(p.index), f"[{styles[kind]}]{kind}[/]" if styles[kind] else kind, codes, meaning
+            str(p.index + 1), f"[{styles[kind]}]{word}[/]" if styles[kind] else word, codes, meaning
         )
     out.print(table)
     counts = report.counts()
-    out.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    out.print(", ".join(f"{n} {_(KIND_LABELS[k])}" for k, n in counts.items()))
 
 
 def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
@@ -141,7 +154,9 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
 
 def demo_summary(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
-    con.print("[bold]verification report[/] (esak verify --site borken --level valid):")
+    con.print(
+        "[bold]" + _("verification report") + "[/] (esak verify --site borken --level valid):"
+    )
     verify_reports([result.verification], to_stderr=to_stderr)
     con.print()
     for line in result.lines():
@@ -149,10 +164,14 @@ def demo_summary(result: Any, to_stderr: bool = False) -> None:
 
 
 @contextmanager
-def ingest_progress() -> Iterator[Callable[[Any], None]]:
-    """Pages classified and documents OCR'd, with ETA, on a terminal only."""
-    if not err.is_terminal:
+def ingest_progress(verbosity: int = 0) -> Iterator[Callable[[Any], None]]:
+    """A progress bar on a terminal. Without one (cron, systemd, CI), or with --verbose, one
+    line per finished file on standard error, for the log; with --quiet, nothing."""
+    if verbosity < 0:
         yield lambda progress: None
+        return
+    if verbosity > 0 or not err.is_terminal:
+        yield _log_file_done
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -162,8 +181,8 @@ def ingest_progress() -> Iterator[Callable[[Any], None]]:
         console=err,
         transient=True,
     ) as bars:
-        pages = bars.add_task("pages read", total=None)
-        docs = bars.add_task("documents OCR'd", total=None)
+        pages = bars.add_task(_("pages read"), total=None)
+        docs = bars.add_task(_("documents OCR'd"), total=None)
 
         def update(p: Any) -> None:
             bars.update(pages, completed=p.pages_classified, total=p.pages_total or None)
@@ -172,41 +191,108 @@ def ingest_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
+_FILE_OUTCOMES = {
+    "ingested": N_("ingested"),
+    "quarantined": N_("set aside"),
+    "duplicate": N_("duplicate of"),
+}
+
+
+def file_done_line(p: Any, now: float | None = None) -> str | None:
+    """The log line of the file that just finished: time, file, pages, outcome, the running
+    totals and the time left (from the pages done so far)."""
+    done = p.last
+    if done is None:
+        return None
+    clock = local_time(datetime.now(UTC), seconds=True).rpartition(" ")[2]
+    what = _(_FILE_OUTCOMES[done.outcome])
+    if done.reason:
+        what += f" {tr(done.reason)}" if done.outcome == "duplicate" else f": {tr(done.reason)}"
+    line = _("{time} {file}: {pages} pages, {outcome} · {files} of {files_total} files, "
+             "{pages_done} of {pages_total} pages").format(
+        time=clock, file=done.file, pages=done.pages, outcome=what, files=p.files_done,
+        files_total=p.files_total, pages_done=p.pages_done, pages_total=p.pages_total,
+    )  # fmt: skip
+    elapsed = (time.monotonic() if now is None else now) - p.started
+    left = p.pages_total - p.pages_done
+    if p.pages_done and left > 0:
+        minutes = round(elapsed / p.pages_done * left / 60)
+        line += " · " + _("about {h}:{m:02d} h left").format(h=minutes // 60, m=minutes % 60)
+    return line
+
+
+def _log_file_done(p: Any) -> None:
+    line = file_done_line(p)
+    if line:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def ingest_summary(report: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     d = report.to_dict()
-    status = "[bold green]OK[/]" if report.ok else "[bold yellow]PROBLEMS[/]"
-    con.print(f"ingest of {d['delivery']} for [bold]{d['site']}[/]: {status}")
+    status = (
+        "[bold green]" + _("OK") + "[/]" if report.ok else "[bold yellow]" + _("PROBLEMS") + "[/]"
+    )
+    con.print(
+        _("ingest of {delivery} for {site}: {status}").format(
+            delivery=escape(d["delivery"]), site=f"[bold]{d['site']}[/]", status=status
+        )
+    )
     files, pages = d["files"], d["pages"]
-    con.print(
-        f"files: {files['ingested']} ingested, {files['quarantined']} set aside, "
-        f"{files['duplicate']} duplicates"
-        + (f"; {d['already_ingested']} already ingested before" if d["already_ingested"] else "")
+    line = _("files: {ingested} ingested, {quarantined} set aside, {duplicate} duplicates").format(
+        **files
     )
+    if d["already_ingested"]:
+        line += _("; {n} already ingested before").format(n=d["already_ingested"])
+    con.print(line)
+    con.print(_pages_line(pages))
     con.print(
-        f"pages: {pages['input']} in = {pages['archived']} archived + {pages['cover']} cover "
-        f"+ {pages['separator']} separator + {pages['blank']} blank "
-        f"+ {pages['quarantined']} set aside"
+        _(
+            "households: {households}; documents written now: {documents} ({seconds} s, "
+            "{rate} OCR pages/min)"
+        ).format(
+            households=len(d["households"]),
+            documents=d["documents_written"],
+            seconds=d["seconds"],
+            rate=d["pages_per_minute"],
+        )
     )
-    con.print(
-        f"households: {len(d['households'])}; documents written now: {d['documents_written']} "
-        f"({d['seconds']} s, {d['pages_per_minute']} OCR pages/min)"
-    )
+    aside = "[yellow]" + _("set aside") + "[/]"
     for f in d["quarantined_files"]:
-        con.print(f"[yellow]set aside[/] {f['file']}: {f['reason']}", soft_wrap=True)
+        con.print(f"{aside} {escape(f['file'])}: {escape(tr(f['reason']))}", soft_wrap=True)
     for p in d["quarantined_pages"]:
         con.print(
-            f"[yellow]set aside[/] {p['file']} page(s) {p['pages']}: {p['reason']}", soft_wrap=True
+            f"{aside} "
+            + _("{file} page(s) {pages}: {reason}").format(
+                file=escape(p["file"]),
+                pages=p["pages"].replace("-", "–"),
+                reason=escape(tr(p["reason"])),
+            ),
+            soft_wrap=True,
         )
     for p in d["delivery_problems"]:
-        con.print(f"[yellow]delivery[/] {p['file']}: {p['problem']}", soft_wrap=True)
+        con.print(
+            "[yellow]" + _("delivery") + f"[/] {escape(p['file'])}: {escape(tr(p['problem']))}",
+            soft_wrap=True,
+        )
     for m in d["page_count_mismatches"]:
         con.print(
-            f"[yellow]page count[/] {m['household']} volume {m['volume']} in {m['file']}: "
-            f"cover says {m['declared']}, found {m['found']}"
+            "[yellow]"
+            + _("page count")
+            + "[/] "
+            + _(
+                "{household} volume {volume} in {file}: cover says {declared}, found {found}"
+            ).format(**{**m, "file": escape(m["file"])})
         )
     for note in d["notes"]:
-        con.print(note)
+        con.print(escape(tr(note)), soft_wrap=True)
+
+
+def _pages_line(p: dict[str, int]) -> str:
+    return _(
+        "pages: {input} in = {archived} archived + {cover} cover + {separator} separator "
+        "+ {blank} blank + {quarantined} set aside"
+    ).format(**p)
 
 
 def household_table(result: dict[str, Any]) -> None:
@@ -232,17 +318,30 @@ def household_table(result: dict[str, Any]) -> None:
 
 _LIST_LIMIT = 20
 
+#: What a page is, in words.
+KIND_LABELS = {
+    "cover": N_("cover sheet"),
+    "separator": N_("separator sheet"),
+    "blank": N_("blank page"),
+    "content": N_("content"),
+}
+
 _STATUS_STYLE = {"complete": "bold green", "incomplete": "bold yellow", "damaged": "bold red"}
 
 
 def _items(con: Console, label: str, items: list[str]) -> None:
     if not items:
         return
-    con.print(f"[yellow]{label}[/] ({len(items)}):", soft_wrap=True)
+    con.print(f"[yellow]{escape(label)}[/] ({len(items)}):", soft_wrap=True)
     for line in items[:_LIST_LIMIT]:
         con.print(f"  {escape(line)}", soft_wrap=True)
     if len(items) > _LIST_LIMIT:
-        con.print(f"  … and {len(items) - _LIST_LIMIT} more (all of them: --format csv or html)")
+        con.print(
+            "  "
+            + _("… and {n} more (all of them: --format csv or html)").format(
+                n=len(items) - _LIST_LIMIT
+            )
+        )
 
 
 def verify_reports(reports: list[Any], to_stderr: bool = False) -> None:
@@ -252,71 +351,88 @@ def verify_reports(reports: list[Any], to_stderr: bool = False) -> None:
         d = r.to_dict()
         style = _STATUS_STYLE[d["status"]]
         con.print(
-            f"[bold]{escape(d['site_name'])}[/] ({d['site']}): [{style}]{d['status'].upper()}[/] "
-            f"· level {d['level']} · verification {d['verification_id']} · {d['seconds']} s"
+            f"[bold]{escape(d['site_name'])}[/] ({d['site']}): "
+            f"[{style}]{_(VERDICTS[d['status']]).upper()}[/] · "
+            + _("level {level} · verification {number} · {seconds} s · {at}").format(
+                level=d["level"],
+                number=d["verification_id"],
+                seconds=d["seconds"],
+                at=local_time(d["checked_at"]),
+            )
         )
-        p, f = d["pages"], d["fixity"]
+        f = d["fixity"]
         table = Table(show_header=False, box=None, padding=(0, 2))
         table.add_row(
-            "households",
-            f"{d['expected_households']} expected, {d['archived_households']} archived, "
-            f"{len(d['missing_households'])} missing, "
-            f"{len(d['unexpected_households'])} not expected",
+            _("households"),
+            _("{expected} expected, {archived} archived, {missing} missing, "
+              "{unexpected} not expected").format(
+                expected=d["expected_households"],
+                archived=d["archived_households"],
+                missing=len(d["missing_households"]),
+                unexpected=len(d["unexpected_households"]),
+            ),
+        )  # fmt: skip
+        table.add_row(_("pages"), _pages_line(d["pages"]).partition(": ")[2])
+        archive = _("{checked} files checked: {missing} missing, {changed} changed").format(
+            checked=f["checked"], missing=len(f["missing"]), changed=len(f["changed"])
         )
-        table.add_row(
-            "pages",
-            f"{p['input']} in = {p['archived']} archived + {p['cover']} cover + "
-            f"{p['separator']} separator + {p['blank']} blank + {p['quarantined']} set aside",
-        )
-        table.add_row(
-            "archive",
-            f"{f['checked']} files checked: {len(f['missing'])} missing, "
-            f"{len(f['changed'])} changed, {len(f['untracked'])} untracked"
-            + (f", {len(f['invalid'])} invalid" if d["level"] == "valid" else ""),
-        )
+        if "untracked" in f["not_checked"]:
+            archive += ", " + _("untracked not checked at level {level}").format(level=d["level"])
+        else:
+            archive += ", " + _("{n} untracked").format(n=len(f["untracked"]))
+        if d["level"] == "valid":
+            archive += ", " + _("{n} invalid").format(n=len(f["invalid"]))
+        table.add_row(_("archive"), archive)
         con.print(table)
-        for finding in d["findings"]:
-            con.print(f"[yellow]problem:[/] {escape(finding)}", soft_wrap=True)
+        for finding in finding_sentences(r, _):
+            con.print(f"[yellow]{_('problem')}:[/] {escape(finding)}", soft_wrap=True)
         for t in FINDING_TABLES:
             if t.line is not None:
-                _items(con, t.title, [t.line(x) for x in t.rows(r)])
+                _items(con, t.heading, [t.line(x) for x in t.rows(r)])
 
 
 def verify_history_table(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="verifications, newest first")
+    table = Table(title=_("verifications, newest first"))
     for col in (
-        "no.",
-        "site",
-        "finished (UTC)",
-        "level",
-        "result",
-        "households",
-        "files checked",
-        "missing/changed/untracked",
-        "by",
+        _("no."),
+        _("site"),
+        _("finished"),
+        _("level"),
+        _("result"),
+        _("households"),
+        _("files checked"),
+        _("missing/changed/untracked"),
+        _("by"),
     ):
         table.add_column(col)
     for r in rows:
         result = (
-            "[green]passed[/]"
+            "[green]" + _("passed") + "[/]"
             if r["ok"]
-            else ("[yellow]incomplete[/]" if r["intact"] else "[red]damaged[/]")
+            else (
+                "[yellow]" + _(VERDICTS["incomplete"]) + "[/]"
+                if r["intact"]
+                else "[red]" + _(VERDICTS["damaged"]) + "[/]"
+            )
         )
         table.add_row(
             str(r["id"]),
             r["site"],
-            r["finished_at"],
+            local_time(r["finished_at"]),
             r["level"],
             result,
-            f"{r['archived_households']}/{r['expected_households']} "
-            f"({r['missing_households']} missing)",
+            _("{archived}/{expected} ({missing} missing)").format(
+                archived=r["archived_households"],
+                expected=r["expected_households"],
+                missing=r["missing_households"],
+            ),
             str(r["documents_checked"]),
             f"{r['files_missing']}/{r['files_changed']}/{r['files_untracked']}",
             escape(r["os_user"] or ""),
         )
     out.print(table)
     if not rows:
-        out.print("no verification recorded yet: run esak verify --site SITE")
+        out.print(_("no verification recorded yet: run esak verify --site SITE"))
 
 
 _STATE_STYLE = {
@@ -330,23 +446,28 @@ _STATE_STYLE = {
 
 def rollout_table(status: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
-    table = Table(title=f"rollout as of {status.today.isoformat()}")
+    table = Table(title=_("rollout as of {date}").format(date=local_date(status.today)))
     columns = [c for c in ROLLOUT_COLUMNS if c.human]
     for c in columns:
-        table.add_column(c.header, justify="right" if c.numeric else "left")
+        table.add_column(c.label, justify="right" if c.numeric else "left")
     for s in status.sites:
         row = []
         for c in columns:
             text = escape(c.text(s))
             if c.key == "state":
                 text = f"[{_STATE_STYLE[s.state]}]{text}[/]" + (
-                    " [red]overdue[/]" if s.overdue else ""
+                    " [red]" + _("overdue") + "[/]" if s.overdue else ""
                 )
             row.append(text)
         table.add_row(*row)
     con.print(table)
     if status.overdue:
-        con.print(f"[red]overdue[/] (go-live reached, not verified): {', '.join(status.overdue)}")
+        con.print(
+            "[red]"
+            + _("overdue")
+            + "[/] "
+            + _("(go-live reached, not verified): {sites}").format(sites=", ".join(status.overdue))
+        )
 
 
 def rollout_plan(status: Any, to_stderr: bool = False) -> None:
@@ -354,45 +475,67 @@ def rollout_plan(status: Any, to_stderr: bool = False) -> None:
     nxt = status.next_site
     for n, s in enumerate(status.sites, 1):
         marker = "→" if s is nxt else " "
+        go_live = local_date(s.go_live) if s.go_live else _("unplanned")
         con.print(
-            f"{marker} {n:2d}. {escape(s.name)} ({s.key}) · go-live {s.go_live or 'unplanned'} · "
-            f"[{_STATE_STYLE[s.state]}]{s.state}[/]"
+            f"{marker} {n:2d}. {escape(s.name)} ({s.key}) · "
+            + _("go-live {date}").format(date=go_live)
+            + f" · [{_STATE_STYLE[s.state]}]{_(STATE_LABELS[s.state])}[/]"
         )
     if nxt is None:
-        con.print("[bold green]every site is live[/]")
+        con.print("[bold green]" + _("every site is live") + "[/]")
         return
     if not nxt.blockers:
-        con.print(f"next: [bold]{escape(nxt.name)}[/] — verified; nothing blocks its go-live")
+        con.print(
+            _("next: {name} — verified; nothing blocks its go-live").format(
+                name=f"[bold]{escape(nxt.name)}[/]"
+            )
+        )
         return
-    con.print(f"next: [bold]{escape(nxt.name)}[/] — blocked by:")
+    con.print(_("next: {name} — blocked by:").format(name=f"[bold]{escape(nxt.name)}[/]"))
     for b in nxt.blockers:
-        con.print(f"  • {escape(b['reason'])}  [dim]→ {escape(b['action'])}[/]", soft_wrap=True)
+        con.print(
+            f"  • {escape(blocker_text(b, _))}  [dim]→ {escape(b['action'])}[/]", soft_wrap=True
+        )
 
 
 def blank_review_summary(review: Any) -> None:
     """``esak blanks``: how many dropped pages, where the sheet went, which could not be shown."""
-    where = f"delivery {review.delivery} of {review.site}" if review.delivery else review.site
-    line = f"{len(review.pages)} page(s) of {where} were left out as blank"
+    where = (
+        _("delivery {delivery} of {site}").format(delivery=review.delivery, site=review.site)
+        if review.delivery
+        else review.site
+    )
+    line = _("{n} page(s) of {where} were left out as blank").format(
+        n=len(review.pages), where=where
+    )
     if review.output:
-        line += f"; review sheet ({review.sheets} sheet(s)) written to {review.output}"
+        line += _("; review sheet ({n} sheet(s)) written to {file}").format(
+            n=review.sheets, file=review.output
+        )
     err.print(line, markup=False, soft_wrap=True)
-    warn_all([f"{p.file}, page {p.index + 1}: {p.detail or p.problem}" for p in review.problems])
+    warn_all(
+        [
+            _("{file}, page {page}: {problem}").format(
+                file=p.file, page=p.index + 1, problem=tr(p.detail or p.problem)
+            )
+            for p in review.problems
+        ]
+    )
 
 
 def keep_summary(result: Any) -> None:
     """``esak blanks keep``: each page kept and the document it is now part of."""
     for note in result.notes:
-        err.print(note, markup=False, soft_wrap=True)
+        err.print(tr(note), markup=False, soft_wrap=True)
     for page in result.kept:
         err.print(
-            f"{page['file']}, page {page['page']}: kept, now page {page['document_page']} "
-            f"of {page['document']}",
+            _("{file}, page {page}: kept, now page {document_page} of {document}").format(**page),
             markup=False,
             soft_wrap=True,
         )
     for page in result.already_kept:
         err.print(
-            f"{page['file']}, page {page['page']}: kept before, in {page['document']}",
+            _("{file}, page {page}: kept before, in {document}").format(**page),
             markup=False,
             soft_wrap=True,
         )

@@ -41,9 +41,16 @@ class Fixity:
     def intact(self) -> bool:
         return not (self.changed or self.missing or self.untracked or self.invalid)
 
+    @property
+    def untracked_checked(self) -> bool:
+        """Only levels complete and valid walk the archive for files the index does not know."""
+        return self.level is not Level.FAST
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "level": self.level.value,
+            #: what this level did not look at: an empty list there means "not checked"
+            "not_checked": [] if self.untracked_checked else ["untracked"],
             "checked": self.checked,
             "changed": self.changed,
             "missing": self.missing,

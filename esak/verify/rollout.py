@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esak.errors import ExitCode
+from esak.i18n import N_
 from esak.index.db import Index
 from esak.profiles import Profile
+from esak.verify.fixity import Level
 from esak.vocabulary import SiteState
 
 STATES = tuple(SiteState)
@@ -32,8 +34,11 @@ class SiteStatus:
     go_live: dt.date | None
     go_live_note: str | None
     expected: int = 0
+    #: expected households with archived documents (as verify counts them)
     archived: int = 0
     missing: int = 0
+    #: households with archived documents that the expected list does not name
+    unexpected: int = 0
     documents: int = 0
     pages_input: int = 0
     pages_archived: int = 0
@@ -58,13 +63,16 @@ class SiteStatus:
                 "expected": self.expected,
                 "archived": self.archived,
                 "missing": self.missing,
+                "unexpected": self.unexpected,
             },
             "documents": self.documents,
             "pages": {"input": self.pages_input, "archived": self.pages_archived},
             "files_set_aside": self.files_set_aside,
             "last_ingest": self.last_ingest,
             "last_verification": self.last_verification,
-            "blockers": self.blockers,
+            "blockers": [
+                {k: v for k, v in b.items() if not k.startswith("_")} for b in self.blockers
+            ],
         }
 
 
@@ -156,7 +164,9 @@ def rollout_status(
             }
     for s in sites.values():
         exp, arc = expected.get(s.key, set()), archived.get(s.key, set())
-        s.expected, s.archived, s.missing = len(exp), len(arc), len(exp - arc)
+        # Counted as verify counts them: a household not on the list is not "archived".
+        s.expected, s.archived = len(exp), len(arc & exp)
+        s.missing, s.unexpected = len(exp - arc), len(arc - exp)
         _judge(s, today)
     return RolloutStatus(today, [sites[p.key] for p in profiles])
 
@@ -172,6 +182,8 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
     verified = bool(
         s.last_verification
         and s.last_verification["ok"]
+        # A fast verification does not look for untracked files: it signs nothing off.
+        and s.last_verification["level"] != Level.FAST
         and (s.last_ingest is None or s.last_verification["at"] >= s.last_ingest)
     )
     if s.last_ingest is None:
@@ -184,35 +196,52 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
         s.go_live and s.go_live <= today and s.state not in (SiteState.VERIFIED, SiteState.LIVE)
     )
 
-    def block(reason: str, action: str) -> None:
-        s.blockers.append({"reason": reason, "action": action})
+    def block(reason: str, action: str, **params: Any) -> None:
+        # The reason in English for JSON; its template and values for a translated report.
+        s.blockers.append(
+            {"reason": reason.format(**params), "action": action, "_text": (reason, params)}
+        )
 
     if s.state in (SiteState.VERIFIED, SiteState.LIVE):
         return
     if s.go_live is None:
-        block("no go-live date", f"set go_live in profiles/{s.key}.toml")
+        block(N_("no go-live date"), f"set go_live in profiles/{s.key}.toml")
     if s.expected == 0:
-        block("no expected list imported", f"esak expected import --site {s.key} FILE.csv")
+        block(N_("no expected list imported"), f"esak expected import --site {s.key} FILE.csv")
     if s.last_ingest is None:
-        block("nothing ingested yet", f"esak ingest --site {s.key} DELIVERY_DIR")
+        block(N_("nothing ingested yet"), f"esak ingest --site {s.key} DELIVERY_DIR")
         return
     if s.missing:
         block(
-            f"{s.missing} expected household(s) not archived",
+            N_("{n} expected household(s) not archived"),
             "ingest the deliveries that hold them; `esak verify` lists them",
+            n=s.missing,
         )
     if s.files_set_aside:
         block(
-            f"{s.files_set_aside} input file(s) set aside",
+            N_("{n} input file(s) set aside"),
             "clear them up with the scanning service; `esak verify` gives the reasons",
+            n=s.files_set_aside,
         )
     last = s.last_verification
     if last is None:
-        block("never verified", f"esak verify --site {s.key}")
+        block(N_("never verified"), f"esak verify --site {s.key}")
     elif s.last_ingest and last["at"] < s.last_ingest:
-        block("not verified since the last ingest", f"esak verify --site {s.key}")
+        block(N_("not verified since the last ingest"), f"esak verify --site {s.key}")
+    elif last["level"] == Level.FAST and last["ok"]:
+        block(
+            N_("last verification was at level fast, which does not look for untracked files"),
+            f"esak verify --site {s.key}",
+        )
     elif not last["ok"]:
         block(
-            f"last verification found {len(last['findings'])} problem(s)",
+            N_("last verification found {n} problem(s)"),
             f"esak verify --site {s.key} lists them",
+            n=len(last["findings"]),
         )
+
+
+def blocker_text(blocker: dict[str, Any], translate: Any) -> str:
+    """A blocker's reason in the reader's language (``translate``: gettext's ``_``)."""
+    template, params = blocker.get("_text", (blocker["reason"], {}))
+    return str(translate(template)).format(**params)

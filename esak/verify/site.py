@@ -7,13 +7,17 @@ of 7,000 households takes about as long as reading the archive's folder tree.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from esak.errors import ExitCode
+from esak.files import sha256_file
+from esak.i18n import N_
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
 from esak.index.facts import (
@@ -25,6 +29,7 @@ from esak.index.facts import (
     page_count_mismatches,
     quarantined_pages,
     rows,
+    site_fingerprint,
 )
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
@@ -58,6 +63,11 @@ class SiteReport:
     verification_id: int = 0
     seconds: float = 0.0
     findings: list[str] = field(default_factory=list)
+    #: SHA-256 of the site's documents and expected list in the index (facts.site_fingerprint)
+    fingerprint: str = ""
+    #: the site profile the report was made with, and its file's SHA-256
+    profile_file: str = ""
+    profile_sha256: str = ""
 
     @property
     def complete(self) -> bool:
@@ -121,6 +131,8 @@ class SiteReport:
             "duplicate_files": self.duplicate_files,
             "fixity": self.fixity.to_dict(),
             "findings": self.findings,
+            "fingerprint": self.fingerprint,
+            "profile": {"file": self.profile_file, "sha256": self.profile_sha256},
             "seconds": round(self.seconds, 2),
         }
 
@@ -194,6 +206,10 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         fixity=check_fixity(index, workspace.archive_dir, site, level),
     )
     report.findings = _findings(report)
+    report.fingerprint = site_fingerprint(index, site)
+    report.profile_file = profile.path.name
+    with contextlib.suppress(OSError):
+        report.profile_sha256 = sha256_file(profile.path)
     report.seconds = time.monotonic() - started
     return report
 
@@ -264,28 +280,50 @@ def _document_errors(index: Index, site: str) -> list[dict[str, Any]]:
     ]
 
 
-def _findings(r: SiteReport) -> list[str]:
-    """One plain sentence per problem, for the top of every report."""
+#: The sentence for a site without an expected list.
+NO_EXPECTED_LIST = N_("no expected list imported: run `esak expected import --site SITE FILE.csv`")
+#: One sentence per kind of problem, ``{n}`` how many: the top of every report.
+_FINDINGS: tuple[tuple[Callable[[SiteReport], list[Any]], str], ...] = (
+    (lambda r: r.missing, N_("{n} expected household(s) have no archived documents")),
+    (lambda r: r.missing_volumes, N_("{n} expected volume(s) of archived households are missing")),
+    (lambda r: r.unexpected, N_("{n} archived household(s) are not on the expected list")),
+    (
+        lambda r: r.accounting_errors,
+        N_("{n} batch(es) or document(s) where the pages do not add up"),
+    ),
+    (
+        lambda r: r.page_count_mismatches,
+        N_("{n} cover sheet(s) declare another page count than was found"),
+    ),
+    (lambda r: r.delivery_problems, N_("{n} delivery problem(s) (manifest)")),
+    (lambda r: r.quarantined_files, N_("{n} input file(s) set aside")),
+    (lambda r: r.quarantined_pages, N_("{n} page range(s) set aside")),
+    (lambda r: r.fixity.missing, N_("{n} archived file(s) missing")),
+    (lambda r: r.fixity.changed, N_("{n} archived file(s) changed")),
+    (lambda r: r.fixity.untracked, N_("{n} file(s) in the archive that the index does not know")),
+    (
+        lambda r: r.fixity.invalid,
+        N_("{n} archived document(s) no longer valid PDF/A with text"),
+    ),
+)
+
+
+def finding_sentences(
+    r: SiteReport, translate: Callable[[str], str] = lambda text: text
+) -> list[str]:
+    """One plain sentence per problem; in English for JSON and the index, ``translate``
+    gives them in the reader's language."""
     out = []
     if r.expected_households == 0:
-        out.append("no expected list imported: run `esak expected import --site SITE FILE.csv`")
-    for items, text in (
-        (r.missing, "expected household(s) have no archived documents"),
-        (r.missing_volumes, "expected volume(s) of archived households are missing"),
-        (r.unexpected, "archived household(s) are not on the expected list"),
-        (r.accounting_errors, "batch(es) or document(s) where the pages do not add up"),
-        (r.page_count_mismatches, "cover sheet(s) declare another page count than was found"),
-        (r.delivery_problems, "delivery problem(s) (manifest)"),
-        (r.quarantined_files, "input file(s) set aside"),
-        (r.quarantined_pages, "page range(s) set aside"),
-        (r.fixity.missing, "archived file(s) missing"),
-        (r.fixity.changed, "archived file(s) changed"),
-        (r.fixity.untracked, "file(s) in the archive that the index does not know"),
-        (r.fixity.invalid, "archived document(s) no longer valid PDF/A with text"),
-    ):
-        if items:
-            out.append(f"{len(items)} {text}")
+        out.append(translate(NO_EXPECTED_LIST))
+    for items, text in _FINDINGS:
+        if found := items(r):
+            out.append(translate(text).format(n=len(found)))
     return out
+
+
+def _findings(r: SiteReport) -> list[str]:
+    return finding_sentences(r)
 
 
 def _record(index: Index, report: SiteReport, run_id: int) -> None:

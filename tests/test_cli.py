@@ -126,3 +126,68 @@ def test_workspace_from_environment(tmp_path):
     )
     assert result.exit_code == 0
     assert (ws / "index.sqlite").exists()
+
+
+# --- brackets in names and messages -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["scan[1].pdf", "Akte [dask].pdf"])
+def test_errors_keep_brackets_in_file_names(tmp_path, name):
+    bad = tmp_path / name
+    bad.write_bytes(b"not a pdf at all")
+    result = run("inspect", str(bad))
+    assert result.exit_code == ExitCode.INPUT
+    assert name in result.stderr
+
+
+@pytest.fixture
+def consoles(monkeypatch):
+    """What the terminal renderer prints, as plain text: (stdout, stderr)."""
+    import io
+
+    from rich.console import Console
+
+    from esak.report import terminal
+
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(terminal, "out", Console(file=out, width=300, highlight=False))
+    monkeypatch.setattr(terminal, "err", Console(file=err, width=300, highlight=False))
+    return out, err
+
+
+def test_messages_and_warnings_print_brackets_as_they_are(consoles):
+    from esak.report import terminal
+
+    terminal.error("cannot read scan[1].pdf: needs [dask]", "pip install esak[dask]")
+    terminal.warn_all(["scan[1].pdf, page 2: [bold]not bold[/bold]"])
+    assert consoles[1].getvalue().splitlines() == [
+        "esak: error: cannot read scan[1].pdf: needs [dask]",
+        "  what to do: pip install esak[dask]",
+        "problem: scan[1].pdf, page 2: [bold]not bold[/bold]",
+    ]
+
+
+def test_ingest_summary_prints_names_and_reasons_with_brackets(consoles):
+    from esak.index.deliveries import IngestReport
+    from esak.report import terminal
+
+    report = IngestReport(
+        site="borken", delivery="/mnt/[red]", run_id=1,
+        files={"ingested": 0, "quarantined": 1, "duplicate": 0},
+        pages={k: 0 for k in ("input", "archived", "cover", "separator", "blank", "quarantined")},
+        households=[], documents_written=0, pages_ocr=0, already_ingested=0,
+        quarantined_files=[{"file": "box[a]/scan[1].pdf", "reason": "[dask] worker died"}],
+        quarantined_pages=[], delivery_problems=[], page_count_mismatches=[], seconds=1.0,
+        notes=["took over the lock of [pid 7]"],
+    )  # fmt: skip
+    terminal.ingest_summary(report)
+    text = consoles[0].getvalue()
+    assert "ingest of /mnt/[red] for borken" in text
+    assert "set aside box[a]/scan[1].pdf: [dask] worker died" in text
+    assert "took over the lock of [pid 7]" in text
+
+
+def test_unknown_site_named_in_brackets_is_shown_as_typed():
+    result = run("inspect", str(sample("paperless", "patch-code-t.pdf")), "--site", "[dask]")
+    assert result.exit_code == ExitCode.CONFIG
+    assert "[dask]" in result.stderr

@@ -30,14 +30,15 @@ def _console(to_stderr: bool) -> Console:
 
 
 def error(message: str, remedy: str | None) -> None:
-    err.print(f"[bold red]esak: error:[/] {message}", markup=True, soft_wrap=True)
+    # Messages carry names from deliveries (scan[1].pdf): escaped, or rich eats the brackets.
+    err.print(f"[bold red]esak: error:[/] {escape(message)}", markup=True, soft_wrap=True)
     if remedy:
-        err.print(f"  [yellow]what to do:[/] {remedy}", soft_wrap=True)
+        err.print(f"  [yellow]what to do:[/] {escape(remedy)}", soft_wrap=True)
 
 
 def warn_all(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[yellow]problem:[/] {line}", soft_wrap=True)
+        err.print(f"[yellow]problem:[/] {escape(line)}", soft_wrap=True)
 
 
 @contextmanager
@@ -70,29 +71,29 @@ def profiles_table(sites: list[Any]) -> None:
         table.add_column(col)
     for p in sites:
         table.add_row(
-            p.key,
-            p.name,
+            escape(p.key),
+            escape(p.name),
             p.go_live.isoformat() if p.go_live else "unplanned",
             str(p.rollout_order or ""),
-            ", ".join(p.departments),
-            p.go_live_note or "",
+            escape(", ".join(p.departments)),
+            escape(p.go_live_note or ""),
         )
     out.print(table)
 
 
 def profile_detail(profile: Any) -> None:
-    table = Table(title=f"Site {profile.key}", show_header=False)
+    table = Table(title=f"Site {escape(profile.key)}", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
     for key, value in profile.to_dict().items():
         if isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, "" if value is None else escape(str(value)))
     out.print(table)
 
 
 def inspect_table(report: Any) -> None:
-    table = Table(title=f"{report.file} ({report.format}, {len(report.pages)} pages)")
+    table = Table(title=f"{escape(str(report.file))} ({report.format}, {len(report.pages)} pages)")
     table.add_column("page", justify="right")
     table.add_column("kind")
     table.add_column("barcodes")
@@ -100,16 +101,16 @@ def inspect_table(report: Any) -> None:
     styles = {"cover": "bold green", "separator": "cyan", "blank": "dim", "content": ""}
     for p in report.pages:
         cls = p.page
-        codes = "; ".join(f"{b.format} {b.text!r}" for b in cls.barcodes)
+        codes = escape("; ".join(f"{b.format} {b.text!r}" for b in cls.barcodes))
         if cls.problem:
-            meaning = f"[red]{cls.problem}[/]"
+            meaning = f"[red]{escape(cls.problem)}[/]"
         elif cls.cover:
             meaning = f"household {cls.cover.household}, volume {cls.cover.volume}"
             if cls.cover.declared_pages:
                 meaning += f", {cls.cover.declared_pages} pages follow"
         elif cls.separator:
             meaning = (
-                f"new document: {cls.separator.doc_type}"
+                f"new document: {escape(cls.separator.doc_type)}"
                 if cls.separator.doc_type
                 else "new document"
             )
@@ -134,7 +135,7 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
         f"{d['total_expected']} households expected in all"
     )
     for row in d["rejected"]:
-        err.print(f"[yellow]line {row['line']}:[/] {row['reason']}", soft_wrap=True)
+        err.print(f"[yellow]line {row['line']}:[/] {escape(row['reason'])}", soft_wrap=True)
     if d["rejected"]:
         err.print(f"[yellow]{len(d['rejected'])} row(s) rejected[/]; fix them and import again")
 
@@ -176,7 +177,7 @@ def ingest_summary(report: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     d = report.to_dict()
     status = "[bold green]OK[/]" if report.ok else "[bold yellow]PROBLEMS[/]"
-    con.print(f"ingest of {d['delivery']} for [bold]{d['site']}[/]: {status}")
+    con.print(f"ingest of {escape(d['delivery'])} for [bold]{d['site']}[/]: {status}")
     files, pages = d["files"], d["pages"]
     con.print(
         f"files: {files['ingested']} ingested, {files['quarantined']} set aside, "
@@ -193,24 +194,29 @@ def ingest_summary(report: Any, to_stderr: bool = False) -> None:
         f"({d['seconds']} s, {d['pages_per_minute']} OCR pages/min)"
     )
     for f in d["quarantined_files"]:
-        con.print(f"[yellow]set aside[/] {f['file']}: {f['reason']}", soft_wrap=True)
+        con.print(
+            f"[yellow]set aside[/] {escape(f['file'])}: {escape(f['reason'])}", soft_wrap=True
+        )
     for p in d["quarantined_pages"]:
         con.print(
-            f"[yellow]set aside[/] {p['file']} page(s) {p['pages']}: {p['reason']}", soft_wrap=True
+            f"[yellow]set aside[/] {escape(p['file'])} page(s) {p['pages']}: {escape(p['reason'])}",
+            soft_wrap=True,
         )
     for p in d["delivery_problems"]:
-        con.print(f"[yellow]delivery[/] {p['file']}: {p['problem']}", soft_wrap=True)
+        con.print(
+            f"[yellow]delivery[/] {escape(p['file'])}: {escape(p['problem'])}", soft_wrap=True
+        )
     for m in d["page_count_mismatches"]:
         con.print(
-            f"[yellow]page count[/] {m['household']} volume {m['volume']} in {m['file']}: "
+            f"[yellow]page count[/] {m['household']} volume {m['volume']} in {escape(m['file'])}: "
             f"cover says {m['declared']}, found {m['found']}"
         )
     for note in d["notes"]:
-        con.print(note)
+        con.print(escape(note))
 
 
 def household_table(result: dict[str, Any]) -> None:
-    table = Table(title=f"household {result['household']}")
+    table = Table(title=f"household {escape(result['household'])}")
     for col in ("volume", "doc", "type", "pages", "path", "source"):
         table.add_column(col)
     for d in result["documents"]:
@@ -218,10 +224,10 @@ def household_table(result: dict[str, Any]) -> None:
         table.add_row(
             str(d["volume"]),
             str(d["document"]),
-            d["type"] or "",
+            escape(d["type"] or ""),
             str(d["pages"]),
-            d["path"],
-            f"{src['file']} p.{(src['first_page'] or 0) + 1}-{(src['last_page'] or 0) + 1}",
+            escape(d["path"]),
+            f"{escape(src['file'])} p.{(src['first_page'] or 0) + 1}-{(src['last_page'] or 0) + 1}",
         )
     out.print(table)
     if not result["documents"]:

@@ -128,6 +128,123 @@ def test_workspace_from_environment(tmp_path):
     assert (ws / "index.sqlite").exists()
 
 
+# --- JSON on every error, click's usage errors included (CONTRACT §7) -----------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("verify", "--site", "borken", "--level", "quick", "--json"),
+        ("rollout", "status", "--as-of", "2021-13-40", "--json"),
+        ("rollout", "plan", "--json", "--as-of", "1.3.2021"),
+        ("expected", "import", "soll.csv", "--json"),  # no --site
+        ("--json", "show", "95401BG0000101"),  # --json where the group has no such option
+        ("show", "95401BG0000101", "--json", "--colour"),  # unknown option
+        ("blanks", "keep", "--site", "borken", "--file", "a.pdf", "--json"),  # no --page
+        ("verify", "--site", "borken", "--format", "json", "--level", "quick"),
+        ("verify", "--site", "borken", "--format=json", "--level", "quick"),
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_usage_errors_with_json_are_one_json_object_and_exit_2(args, tmp_path):
+    result = run("--workspace", str(tmp_path / "ws"), *args)
+    assert result.exit_code == ExitCode.USAGE
+    data = json.loads(result.stdout)
+    assert set(data) == {"error", "remedy", "exit_code"} and data["exit_code"] == 2
+    assert data["error"] and "--help" in data["remedy"]
+    assert "esak: error:" in result.stderr  # and said to people on standard error
+    assert not (tmp_path / "ws").exists()  # refused before anything was done
+
+
+def test_usage_error_json_names_the_option_and_the_command_to_ask():
+    result = run("verify", "--site", "borken", "--level", "quick", "--json")
+    data = json.loads(result.stdout)
+    assert "'--level'" in data["error"] and "'quick'" in data["error"]
+    assert data["remedy"] == "see esak verify --help"
+
+
+def test_usage_errors_without_json_keep_clicks_form():
+    result = run("verify", "--level", "quick")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+    assert "Usage: esak verify" in result.stderr and "'quick'" in result.stderr
+
+
+def test_json_after_a_double_dash_is_an_argument_not_the_option():
+    result = run("inspect", "--bogus", "--", "--json")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stdout == ""
+
+
+# --- --workspace before or after the command ----------------------------------------------
+
+#: Every command that works on a workspace (the others, e.g. inspect, have none).
+WORKSPACE_COMMANDS = [
+    ("expected", "import"),
+    ("ingest",),
+    ("show",),
+    ("verify",),
+    ("rollout", "status"),
+    ("rollout", "plan"),
+    ("blanks",),
+    ("blanks", "keep"),
+    ("coversheets",),
+]
+
+
+@pytest.mark.parametrize("path", WORKSPACE_COMMANDS, ids=" ".join)
+def test_workspace_option_is_in_each_commands_help(path):
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    assert "--workspace DIR" in result.stdout and "ESAK_WORKSPACE" in result.stdout
+
+
+def _soll(tmp_path):
+    csv_file = tmp_path / "soll.csv"
+    csv_file.write_text("household\n95401BG0000101\n95401BG0000102\n")
+    return str(csv_file)
+
+
+def test_workspace_after_the_command_is_the_same_as_before_it(tmp_path):
+    ws = tmp_path / "ws"
+    imported = run(
+        "expected", "import", "--site", "borken", _soll(tmp_path), "--workspace", str(ws)
+    )
+    assert imported.exit_code == 0, imported.output
+    assert (ws / "index.sqlite").exists()
+    after = run("verify", "--site", "borken", "--workspace", str(ws), "--json")
+    before = run("--workspace", str(ws), "verify", "--site", "borken", "--json")
+    for result in (after, before):
+        assert result.exit_code == ExitCode.PROBLEMS  # expected, nothing archived
+        assert json.loads(result.stdout)["expected_households"] == 2
+    # Both at once, naming the same folder (spelt differently): fine.
+    same = run("--workspace", str(ws), "verify", "--site", "borken", "--workspace", f"{ws}/")
+    assert same.exit_code == ExitCode.PROBLEMS and "two folders" not in same.stderr
+
+
+def test_workspace_given_twice_with_two_folders_is_refused(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    result = run(
+        "--workspace", str(a), "verify", "--site", "borken", "--workspace", str(b), "--json"
+    )
+    assert result.exit_code == ExitCode.USAGE
+    data = json.loads(result.stdout)
+    assert str(a) in data["error"] and str(b) in data["error"] and "once" in data["remedy"]
+    human = run("--workspace", str(a), "rollout", "plan", "--workspace", str(b))
+    assert human.exit_code == ExitCode.USAGE and "two folders" in human.stderr
+    assert not a.exists() and not b.exists()
+
+
+def test_workspace_on_the_command_line_beats_the_environment_before_or_after(tmp_path):
+    env = {"ESAK_WORKSPACE": str(tmp_path / "from-env")}
+    ws = tmp_path / "ws"
+    result = run(
+        "expected", "import", "--site", "borken", _soll(tmp_path), "--workspace", str(ws), env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert (ws / "index.sqlite").exists() and not (tmp_path / "from-env").exists()
+
+
 # --- brackets in names and messages -------------------------------------------------------
 
 

@@ -392,7 +392,10 @@ def ingest(
 @click.pass_obj
 @handle_errors
 def show(app: App, household: str, as_json: bool) -> None:
-    """List one household's archived documents.
+    """List one household's archived documents, with the delivery pages (from 1) each holds.
+
+    Exit 1 when the household is on an expected list but nothing of it is archived yet; 3
+    when esak does not know the number at all.
 
     Example: esak show 95401BG0000101
     """

@@ -245,6 +245,75 @@ def test_workspace_on_the_command_line_beats_the_environment_before_or_after(tmp
     assert (ws / "index.sqlite").exists() and not (tmp_path / "from-env").exists()
 
 
+# --- show ---------------------------------------------------------------------------------
+
+
+def _archived_household(ws, household="95401BG0000101", file="box[a]/scan[1].pdf"):
+    """An index with one document of ``household``: pages 3-4 of ``file`` (indexes 2, 3)."""
+    from esak.index.db import Index
+
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        delivery = (
+            db["deliveries"]
+            .insert({"site": "borken", "path": "/d", "first_seen": "2021-02-15"})
+            .last_pk
+        )
+        file_id = db["input_files"].insert(
+            {"delivery_id": delivery, "site": "borken", "relpath": file, "format": "pdf",
+             "outcome": "ingested", "ingested_at": "2021-02-15"}
+        ).last_pk  # fmt: skip
+        doc = db["documents"].insert(
+            {"site": "borken", "household": household, "volume": 1, "seq": 1,
+             "doc_type": "[antrag]", "path": f"borken/{household}/band-01/0001.pdf", "pages": 2,
+             "size": 10, "sha256": "0" * 64, "file_id": file_id, "created_at": "2021-02-15"}
+        ).last_pk  # fmt: skip
+        db["pages"].insert_all(
+            [{"file_id": file_id, "page_index": 0, "kind": "cover", "outcome": "cover"},
+             {"file_id": file_id, "page_index": 1, "kind": "blank", "outcome": "blank"},
+             {"file_id": file_id, "page_index": 2, "kind": "content", "outcome": "archived",
+              "document_id": doc, "document_page": 1},
+             {"file_id": file_id, "page_index": 3, "kind": "content", "outcome": "archived",
+              "document_id": doc, "document_page": 2}]
+        )  # fmt: skip
+
+
+def test_show_json_counts_pages_from_1_and_the_table_does_not_add_1_again(tmp_path, consoles):
+    ws = tmp_path / "ws"
+    _archived_household(ws)
+    result = run("--workspace", str(ws), "show", "95401BG0000101", "--json")
+    assert result.exit_code == 0, result.output
+    (doc,) = json.loads(result.stdout)["documents"]
+    assert doc["source"] == {"file": "box[a]/scan[1].pdf", "first_page": 3, "last_page": 4}
+    table = run("--workspace", str(ws), "show", "95401BG0000101")
+    assert table.exit_code == 0
+    # The file's name and the document type keep their brackets.
+    shown = consoles[0].getvalue()  # the table, wide enough not to wrap
+    assert "box[a]/scan[1].pdf p.3-4" in shown and "[antrag]" in shown
+
+
+def test_show_of_an_expected_household_without_documents_is_a_problem(tmp_path):
+    ws = tmp_path / "ws"
+    run("--workspace", str(ws), "expected", "import", "--site", "borken", _soll(tmp_path))
+    result = run("--workspace", str(ws), "show", "95401BG0000102", "--json")
+    assert result.exit_code == ExitCode.PROBLEMS
+    data = json.loads(result.stdout)
+    assert data["error"] == (
+        "household 95401BG0000102 is on the expected list of site borken but has no archived "
+        "documents yet"
+    )
+    assert "esak verify --site borken" in data["remedy"] and data["exit_code"] == 1
+    human = run("--workspace", str(ws), "show", "95401BG0000102")
+    assert human.exit_code == ExitCode.PROBLEMS and "no archived documents yet" in human.stderr
+
+
+def test_show_of_an_unknown_household_is_an_input_error(tmp_path):
+    ws = tmp_path / "ws"
+    _archived_household(ws)
+    result = run("--workspace", str(ws), "show", "95401BG0000999", "--json")
+    assert result.exit_code == ExitCode.INPUT
+    assert "is not in the index" in json.loads(result.stdout)["error"]
+
+
 # --- brackets in names and messages -------------------------------------------------------
 
 

@@ -227,7 +227,7 @@ def household_table(result: dict[str, Any]) -> None:
             escape(d["type"] or ""),
             str(d["pages"]),
             escape(d["path"]),
-            f"{escape(src['file'])} p.{(src['first_page'] or 0) + 1}-{(src['last_page'] or 0) + 1}",
+            f"{escape(src['file'])} p.{src['first_page']}-{src['last_page']}",
         )
     out.print(table)
     if not result["documents"]:

@@ -377,3 +377,44 @@ def test_unknown_site_named_in_brackets_is_shown_as_typed():
     result = run("inspect", str(sample("paperless", "patch-code-t.pdf")), "--site", "[dask]")
     assert result.exit_code == ExitCode.CONFIG
     assert "[dask]" in result.stderr
+
+
+# --- ingest: what is not a delivery -------------------------------------------------------
+
+
+def _ingest(ws, delivery, *extra):
+    return run(
+        "--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json", *extra
+    )
+
+
+@pytest.mark.parametrize("where", ["is", "inside", "holds"])
+def test_ingest_refuses_the_workspace_as_delivery(tmp_path, where):
+    ws = tmp_path / "ws" if where != "holds" else tmp_path / "delivery" / "ws"
+    delivery = {"is": ws, "inside": ws / "archive", "holds": tmp_path / "delivery"}[where]
+    delivery.mkdir(parents=True)
+    (delivery / "batch.pdf").write_bytes(b"%PDF-1.4\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = _ingest(ws, delivery)
+    assert result.exit_code == ExitCode.INPUT, result.output
+    data = json.loads(result.stdout)
+    assert {"is": "is the workspace", "inside": "is inside the workspace",
+            "holds": "holds the workspace"}[where] in data["error"]  # fmt: skip
+    assert "outside the workspace" in data["remedy"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no lock, no index
+
+
+def test_ingest_of_a_folder_without_scan_files_is_refused(tmp_path):
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    for name in ("Anschreiben.docx", "Liste.txt"):
+        (delivery / name).write_bytes(b"x")
+    result = _ingest(tmp_path / "ws", delivery)
+    assert result.exit_code == ExitCode.INPUT
+    data = json.loads(result.stdout)
+    assert data["error"].startswith(f"no scan files in {delivery}") and data["remedy"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert json.loads(_ingest(tmp_path / "ws", empty).stdout)["error"] == (
+        f"no scan files in {empty}"
+    )

@@ -335,10 +335,11 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
 )
 @click.option(
     "--until",
-    metavar="HH:MM",
+    metavar="[DATE] HH:MM",
     default=None,
-    help="Stop taking new work at this local time (the next one: 06:00 said at 22:00 is "
-    "tomorrow); exit 7, the next run goes on.",
+    help="Stop taking new work at this local time; exit 7, the next run goes on. A bare "
+    "HH:MM is its next occurrence if less than 20 hours ahead (06:00 said at 22:00 is "
+    "tomorrow); else give the date: '2026-12-02 06:00' or '02.12.2026 06:00'.",
 )
 @click.option(
     "--max-minutes",
@@ -369,10 +370,14 @@ def ingest(
     Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15 --until 06:00
     """
     from esak.migrate.ingest import ingest_delivery
-    from esak.migrate.scheduler import deadline_from
+    from esak.migrate.scheduler import deadline_from, deadline_text
     from esak.profiles import load_profile
 
     deadline = deadline_from(until, max_minutes)
+    if deadline is not None:
+        render.err.print(
+            f"deadline: no new work after {deadline_text(deadline)}", markup=False, soft_wrap=True
+        )
     profile = load_profile(site)
     with render.ingest_progress() as on_progress:
         report = ingest_delivery(

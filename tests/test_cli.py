@@ -418,3 +418,34 @@ def test_ingest_of_a_folder_without_scan_files_is_refused(tmp_path):
     assert json.loads(_ingest(tmp_path / "ws", empty).stdout)["error"] == (
         f"no scan files in {empty}"
     )
+
+
+# --- ingest: the deadline -----------------------------------------------------------------
+
+
+def test_ingest_with_a_past_dated_until_is_a_usage_error(tmp_path):
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "batch.pdf").write_bytes(b"x")
+    result = _ingest(tmp_path / "ws", delivery, "--until", "01.02.2021 05:00")
+    assert result.exit_code == ExitCode.USAGE
+    assert "has passed" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_ingest_prints_its_deadline_and_reports_it(tmp_path):
+    from datetime import datetime
+
+    delivery = tmp_path / "delivery"
+    delivery.mkdir()
+    (delivery / "kaputt.pdf").write_bytes(b"not a pdf: set aside, nothing to OCR")
+    started = datetime.now().astimezone()
+    result = _ingest(tmp_path / "ws", delivery, "--max-minutes", "30")
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+    report = json.loads(result.stdout)
+    deadline = datetime.fromisoformat(report["deadline"])
+    assert deadline.utcoffset() is not None
+    assert 29 * 60 < (deadline - started).total_seconds() <= 31 * 60
+    assert f"deadline: no new work after {report['deadline']}" in result.stderr
+    again = _ingest(tmp_path / "ws", delivery)
+    assert json.loads(again.stdout)["deadline"] is None

@@ -30,7 +30,7 @@ from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
 from esak.migrate.executor import Pool
 from esak.migrate.ocr import check_dependencies
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
-from esak.migrate.scheduler import Job, Scheduler, StopRequest
+from esak.migrate.scheduler import Job, Scheduler, StopRequest, deadline_text
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
@@ -506,6 +506,7 @@ def ingest_delivery(
             report.pages_ocr = run.pages_ocr
             report.already_ingested = run.already
             report.seconds = time.monotonic() - started
+            report.deadline = deadline_text(deadline)
             report.notes += notes
             if run.already and not (run.documents_written or run.progress.files_total):
                 report.notes.append(

@@ -2,12 +2,14 @@
 
 Library code raises :class:`esak.errors.EsakError`; only here do errors become exit codes.
 With ``--json`` a command prints exactly one JSON object on standard output (also on
-failure: ``{"error": ..., "exit_code": ...}``) and human text on standard error.
+failure, click's own usage errors included: ``{"error": ..., "remedy": ..., "exit_code": ...}``)
+and human text on standard error.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import sys
@@ -15,12 +17,12 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from esak import __version__
-from esak.errors import EsakError, ExitCode
+from esak.errors import EsakError, ExitCode, UsageError
 from esak.i18n import LANGUAGES, set_language
 from esak.report import terminal as render
 from esak.workspace import Workspace, private_umask
@@ -31,14 +33,91 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass
 class App:
     workspace_option: str | None
+    #: whether ``workspace_option`` was typed before the command (not taken from ESAK_WORKSPACE)
+    workspace_on_command_line: bool = False
 
     @property
     def workspace(self) -> Workspace:
         return Workspace.resolve(self.workspace_option)
 
+    def workspace_after_command(self, value: str) -> None:
+        """``--workspace`` given after the command: it counts as if given before it."""
+        if self.workspace_on_command_line:
+            before, after = Workspace.resolve(self.workspace_option), Workspace.resolve(value)
+            if before != after:
+                raise UsageError(
+                    f"--workspace names two folders: {before.root} (before the command) and "
+                    f"{after.root} (after it)",
+                    "give --workspace once, before or after the command",
+                )
+        # On the command line it beats ESAK_WORKSPACE, wherever it stands.
+        self.workspace_option = value
+        self.workspace_on_command_line = True
+
 
 def _emit_json(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+def _fail(code: int, message: str, remedy: str | None, as_json: bool) -> NoReturn:
+    """The one way esak reports a failure: JSON on stdout (with --json), text on stderr."""
+    if as_json:
+        _emit_json({"error": message, "remedy": remedy, "exit_code": int(code)})
+    render.error(message, remedy)
+    sys.exit(int(code))
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json`` or ``--format json``), judged on the
+    raw words: a usage error happens before click has given any option its value."""
+    words = args[: args.index("--")] if "--" in args else args
+    return (
+        "--json" in words
+        or "--format=json" in words
+        or any(pair == ("--format", "json") for pair in itertools.pairwise(words))
+    )
+
+
+class EsakGroup(click.Group):
+    """The top-level group: click's own usage errors (a bad choice or date, a missing or
+    unknown option) are reported like every other error, so that ``--json`` always gets JSON.
+
+    Without --json they keep click's form (usage line and help hint), which suits people.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        as_json = _wants_json(list(args))
+        try:
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            self._usage_failed(exc, as_json)
+            raise
+        ctx.meta["esak.json"] = as_json
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        as_json = bool(ctx.meta.get("esak.json"))
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            self._usage_failed(exc, as_json)
+            raise
+        except EsakError as exc:  # raised while parsing (an option's callback)
+            _fail(exc.exit_code, exc.message, exc.remedy, as_json)
+
+    @staticmethod
+    def _usage_failed(exc: click.ClickException, as_json: bool) -> None:
+        if not as_json:
+            return  # click shows it
+        command = getattr(exc, "ctx", None)
+        path = command.command_path if command is not None else "esak"
+        _fail(exc.exit_code, exc.format_message(), f"see {path} --help", as_json)
 
 
 def handle_errors(func: F) -> F:
@@ -64,16 +143,29 @@ def handle_errors(func: F) -> F:
                 traceback.print_exc()
             else:
                 remedy += " (set ESAK_DEBUG=1 to see the traceback)"
-        if as_json:
-            _emit_json({"error": message, "remedy": remedy, "exit_code": int(code)})
-        render.error(message, remedy)
-        sys.exit(int(code))
+        _fail(code, message, remedy, as_json)
 
     return wrapper  # type: ignore[return-value]
 
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on standard output."
+)
+
+
+def _workspace_after_command(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.find_object(App).workspace_after_command(value)  # type: ignore[union-attr]
+
+
+#: ``--workspace`` after the command (CONTRACT §7: before or after it, the same).
+workspace_option = click.option(
+    "--workspace",
+    metavar="DIR",
+    expose_value=False,
+    callback=_workspace_after_command,
+    help="Folder with the index database and the archive (also accepted before the command) "
+    "[default: ./esak-workspace; env ESAK_WORKSPACE].",
 )
 
 
@@ -86,7 +178,7 @@ def site_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("esak", cls=EsakGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--workspace",
     metavar="DIR",
@@ -114,7 +206,8 @@ def cli(ctx: click.Context, workspace: str | None, lang: str | None) -> None:
         set_language(lang)
     except EsakError as exc:  # ESAK_LANG names a language esak does not speak
         raise click.UsageError(f"{exc.message} ({exc.remedy})") from exc
-    ctx.obj = App(workspace_option=workspace)
+    source = ctx.get_parameter_source("workspace")
+    ctx.obj = App(workspace, source == click.core.ParameterSource.COMMANDLINE)
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -209,6 +302,7 @@ def expected() -> None:
     help="Remove households of the site that are not in this list (default: only add/update).",
 )
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def expected_import(app: App, site: str, file: Path, replace: bool, as_json: bool) -> None:
@@ -253,10 +347,11 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
 )
 @click.option(
     "--until",
-    metavar="HH:MM",
+    metavar="[DATE] HH:MM",
     default=None,
-    help="Stop taking new work at this local time (the next one: 06:00 said at 22:00 is "
-    "tomorrow); exit 7, the next run goes on.",
+    help="Stop taking new work at this local time; exit 7, the next run goes on. A bare "
+    "HH:MM is its next occurrence if less than 20 hours ahead (06:00 said at 22:00 is "
+    "tomorrow); else give the date: '2026-12-02 06:00' or '02.12.2026 06:00'.",
 )
 @click.option(
     "--max-minutes",
@@ -274,6 +369,7 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
     help="One line per finished file on standard error, also on a terminal (as without one).",
 )
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def ingest(
@@ -297,10 +393,14 @@ def ingest(
     Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15 --until 06:00
     """
     from esak.migrate.ingest import ingest_delivery
-    from esak.migrate.scheduler import deadline_from
+    from esak.migrate.scheduler import deadline_from, deadline_text
     from esak.profiles import load_profile
 
     deadline = deadline_from(until, max_minutes)
+    if deadline is not None:
+        render.err.print(
+            f"deadline: no new work after {deadline_text(deadline)}", markup=False, soft_wrap=True
+        )
     profile = load_profile(site)
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose exclude each other")
@@ -318,10 +418,14 @@ def ingest(
 @cli.command()
 @click.argument("household")
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def show(app: App, household: str, as_json: bool) -> None:
-    """List one household's archived documents.
+    """List one household's archived documents, with the delivery pages (from 1) each holds.
+
+    Exit 1 when the household is on an expected list but nothing of it is archived yet; 3
+    when esak does not know the number at all.
 
     Example: esak show 95401BG0000101
     """
@@ -415,6 +519,7 @@ def _deliver(
     "--history", is_flag=True, help="List past verifications (of --site, or all) instead."
 )
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def verify(
@@ -482,6 +587,7 @@ as_of_option = click.option(
 @output_option
 @as_of_option
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def rollout_status(app: App, fmt: str, output: Path | None, as_of: Any, as_json: bool) -> None:
@@ -513,6 +619,7 @@ def rollout_status(app: App, fmt: str, output: Path | None, as_of: Any, as_json:
 @rollout.command("plan")
 @as_of_option
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def rollout_plan(app: App, as_of: Any, as_json: bool) -> None:
@@ -557,6 +664,7 @@ delivery_option = click.option(
     "FILE.pdf", "The review sheet to write: 20 dropped pages to an A4 sheet, each labelled."
 )
 @json_option
+@workspace_option
 @click.pass_context
 @handle_errors
 def blanks(
@@ -610,6 +718,7 @@ def blanks(
 )
 @delivery_option
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def blanks_keep(
@@ -657,6 +766,7 @@ def blanks_keep(
     help="Barcode on the sheets.",
 )
 @json_option
+@workspace_option
 @click.pass_obj
 @handle_errors
 def coversheets(

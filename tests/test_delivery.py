@@ -385,9 +385,10 @@ def test_images_hidden_among_pages_do_not_join_the_batch(tmp_path):
         ("list.CSV", "not a scan file (.csv)"),
     ],
 )
-def test_other_files_are_unknown(tmp_path, name, problem):
+def test_other_files_beside_a_scan_are_unknown_and_set_aside(tmp_path, name, problem):
+    write_pdf(tmp_path / "batch.pdf")  # a delivery, with one odd file in it
     (tmp_path / name).write_bytes(b"data")
-    item = scan(tmp_path).items[0]
+    item = by_rel(scan(tmp_path))[name]
     assert (item.relpath, item.format, item.problem) == (name, "unknown", problem)
     assert item.sha256 == hashlib.sha256(b"data").hexdigest()
     assert item.size == 4
@@ -791,7 +792,7 @@ def test_the_delivery_is_not_changed(delivery):
 
 
 def test_empty_delivery_is_an_input_error(tmp_path):
-    with pytest.raises(InputError, match="holds no scans") as err:
+    with pytest.raises(InputError, match="no scan files in") as err:
         scan(tmp_path)
     assert err.value.remedy
 
@@ -799,8 +800,42 @@ def test_empty_delivery_is_an_input_error(tmp_path):
 def test_delivery_with_only_a_manifest_or_empty_folders_holds_no_scans(tmp_path):
     (tmp_path / "box01").mkdir()
     (tmp_path / "manifest.csv").write_text("file;sha256\r\n")
-    with pytest.raises(InputError, match="holds no scans"):
+    with pytest.raises(InputError, match="no scan files in"):
         scan(tmp_path)
+
+
+def test_delivery_of_only_office_files_holds_no_scans(tmp_path):
+    """19 documents that are not scans: refused as a whole, not 19 files set aside."""
+    for n in range(10):
+        (tmp_path / f"Anschreiben {n}.docx").write_bytes(b"PK\x03\x04")
+    for n in range(9):
+        (tmp_path / "notizen" / f"{n}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "notizen" / f"{n}.txt").write_text("x")
+    (tmp_path / ".versteckt.pdf").write_bytes(b"%PDF-")  # hidden: not a scan either
+    with pytest.raises(InputError) as err:
+        scan(tmp_path)
+    assert err.value.message.startswith(f"no scan files in {tmp_path} (only 20 other file(s)")
+    assert "e.g. .versteckt.pdf" in err.value.message
+    assert "PDF, TIFF, PNG or JPEG" in err.value.remedy
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda root: write_pdf(root / "sub" / "batch.pdf"),
+        lambda root: write_tiff(root / "batch.tif", frames=2),
+        lambda root: write_png(root / "page.png"),
+        lambda root: write_jpg(root / "box" / "page.jpg"),
+        lambda root: (root / "kaputt.pdf").write_bytes(b"not a pdf"),  # the reader judges it
+    ],
+    ids=["pdf", "tiff", "png", "jpeg", "damaged-pdf"],
+)
+def test_one_scan_file_among_junk_is_a_delivery(tmp_path, make):
+    make(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    items = by_rel(scan(tmp_path))
+    assert items["notes.txt"].problem == "not a scan file (.txt)"
+    assert any(item.format != "unknown" for item in items.values())
 
 
 def test_missing_root_is_an_input_error(tmp_path):

@@ -156,7 +156,9 @@ def test_cover_with_torn_barcode_is_recognised_by_its_printed_text(hostile_run):
     report, ws = hostile_run
     assert "95401BG0000401" in report["households"]
     (doc,) = _show(ws, "95401BG0000401")
-    assert doc["pages"] == 1 and doc["source"]["first_page"] == 1
+    # Page 1 is the cover sheet; the document is page 2, counted from 1 (CONTRACT §6).
+    assert doc["pages"] == 1
+    assert doc["source"] == {"file": "torn_cover.pdf", "first_page": 2, "last_page": 2}
 
 
 def test_the_good_file_is_archived_once(hostile_run):

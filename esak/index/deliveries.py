@@ -55,6 +55,8 @@ class IngestReport:
     page_count_mismatches: list[dict[str, Any]]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: When the run was to stop taking new work (ISO 8601 with UTC offset); None: no deadline.
+    deadline: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,6 +91,7 @@ class IngestReport:
             "quarantined_pages": self.quarantined_pages,
             "delivery_problems": self.delivery_problems,
             "page_count_mismatches": self.page_count_mismatches,
+            "deadline": self.deadline,
             "seconds": round(self.seconds, 1),
             "pages_per_minute": round(self.pages_per_minute, 1),
             "notes": self.notes,

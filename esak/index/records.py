@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from esak.errors import InputError
+from esak.errors import InputError, ProblemsError
 from esak.index.db import Index
 
 
 def household_documents(index: Index, household: str, archive_dir: Path) -> dict[str, Any]:
-    """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256)."""
+    """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256).
+
+    ``source`` names the delivery file and its pages, counted from 1 (CONTRACT §6: fields
+    named ``first_page``/``last_page`` count as printed on a sheet). Raises
+    :class:`InputError` for a household esak has never heard of and :class:`ProblemsError`
+    for one that is expected but has nothing archived yet: an empty list would read as "all
+    is well" to a script.
+    """
     rows = index.db.execute(
         "SELECT d.site, d.volume, d.seq, d.doc_type, d.path, d.pages, d.sha256, d.size, d.pdfa, "
         "d.created_at, f.relpath, "
@@ -21,15 +28,25 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         [household],
     ).fetchall()
     if not rows:
-        expected = index.db.execute(
-            "SELECT site FROM expected WHERE household = ?", [household]
-        ).fetchone()
-        if expected is None:
+        sites = [
+            site
+            for (site,) in index.db.execute(
+                "SELECT site FROM expected WHERE household = ? ORDER BY site", [household]
+            )
+        ]
+        if not sites:
             raise InputError(
                 f"household {household} is not in the index",
                 "check the number (as printed on the cover sheet); "
                 "ingest the delivery that holds it first",
             )
+        site = ", ".join(sites)
+        raise ProblemsError(
+            f"household {household} is on the expected list of site {site} but has no "
+            "archived documents yet",
+            f"ingest the delivery that holds it; esak verify --site {sites[0]} lists every "
+            "household still missing",
+        )
     documents = [
         {
             "site": r[0],
@@ -42,11 +59,16 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
             "size": r[7],
             "pdfa": r[8],
             "archived_at": r[9],
-            "source": {"file": r[10], "first_page": r[11], "last_page": r[12]},
+            "source": {"file": r[10], "first_page": _from_1(r[11]), "last_page": _from_1(r[12])},
         }
         for r in rows
     ]
     return {"household": household, "documents": documents}
+
+
+def _from_1(page_index: int | None) -> int | None:
+    """A page index (from 0, as stored) as a page number (from 1)."""
+    return None if page_index is None else page_index + 1
 
 
 def page_span(first: int | None, last: int | None) -> str:

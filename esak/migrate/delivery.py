@@ -100,7 +100,8 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
     """List a delivery's inputs and reconcile them with its manifest, if it has one.
 
     Raises :class:`InputError` if the folder is missing, not a folder, unreadable, or holds
-    nothing at all.
+    no scan file at all (a PDF, TIFF, PNG or JPEG, readable or not): such a folder is not a
+    delivery, and ingesting it would only set every file in it aside.
     """
     root = Path(os.path.abspath(root))
     if not os.path.lexists(root):
@@ -125,10 +126,15 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
             f"{root}: the folder cannot be read ({exc.strerror or exc})",
             "check that the delivery folder (or the drive holding it) is available",
         ) from exc
-    if not walker.items:
+    if not any(item.format != InputFormat.UNKNOWN for item in walker.items):
+        others = sorted((item.relpath for item in walker.items), key=_path_key)
+        what = (
+            f" (only {len(others)} other file(s) or folder(s), e.g. {others[0]})" if others else ""
+        )
         raise InputError(
-            f"{root}: the delivery holds no scans",
-            "check that this is the right folder and that the transfer is complete",
+            f"no scan files in {root}{what}",
+            "a delivery holds PDF, TIFF, PNG or JPEG files (or folders of them): check that "
+            "this is the right folder and that the transfer is complete",
         )
 
     problems: list[DeliveryProblem] = []

@@ -9,6 +9,7 @@ either fully recorded or not at all, so a killed run is finished by running it a
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.archive import recover_journal
-from esak.errors import DependencyError, DiskFullError, StoppedError
+from esak.errors import DependencyError, DiskFullError, InputError, StoppedError
 from esak.faults import fault
 from esak.files import display_name
 from esak.index.audit import recorded_run
@@ -29,7 +30,7 @@ from esak.migrate.executor import Pool
 from esak.migrate.ocr import check_dependencies
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.progress import FileDone, Progress, ProgressCallback
-from esak.migrate.scheduler import Job, Scheduler, StopRequest
+from esak.migrate.scheduler import Job, Scheduler, StopRequest, deadline_text
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
@@ -416,6 +417,24 @@ class _Run:
         self.progress.last = None
 
 
+def _refuse_workspace_as_delivery(workspace: Workspace, delivery_dir: Path) -> None:
+    """A delivery must not be the workspace, inside it or around it: esak would read its own
+    archive as scans, and write into what must stay as it was delivered."""
+    ws = Path(os.path.realpath(workspace.root))
+    delivery = Path(os.path.realpath(delivery_dir))
+    if delivery == ws or delivery.is_relative_to(ws):
+        where = "is the workspace" if delivery == ws else f"is inside the workspace {ws}"
+    elif ws.is_relative_to(delivery):
+        where = f"holds the workspace {ws}"
+    else:
+        return
+    raise InputError(
+        f"the delivery folder {delivery} {where}",
+        "name the folder the scanning service delivered; keep it outside the workspace "
+        "(--workspace DIR or ESAK_WORKSPACE) and the workspace outside it",
+    )
+
+
 def ingest_delivery(
     workspace: Workspace,
     profile: Profile,
@@ -433,8 +452,12 @@ def ingest_delivery(
     Stops taking new work at ``deadline`` (a ``time.time()`` value), on SIGTERM or Ctrl-C,
     lets work in flight finish for ``STOP_GRACE_S`` seconds and raises :class:`StoppedError`;
     what was committed stays, the next run does the rest.
+
+    Raises :class:`InputError` before taking the workspace's lock when the delivery folder is
+    the workspace, lies inside it or holds it, or holds no scan file at all.
     """
     started = time.monotonic()
+    _refuse_workspace_as_delivery(workspace, Path(delivery_dir))
     check_dependencies(tuple(profile.ocr_languages))
     scan = scan_delivery(Path(delivery_dir), profile.is_household)
     workspace.ensure()
@@ -481,6 +504,7 @@ def ingest_delivery(
             report.pages_ocr = run.pages_ocr
             report.already_ingested = run.already
             report.seconds = time.monotonic() - started
+            report.deadline = deadline_text(deadline)
             report.notes += notes
             if run.already and not (run.documents_written or run.progress.files_total):
                 report.notes.append(

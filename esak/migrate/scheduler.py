@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from esak.errors import UsageError
@@ -209,26 +209,95 @@ class Scheduler:
             self._retry_or_fail(job, reason)
 
 
+#: A bare ``--until HH:MM`` means its next occurrence only when that is this close: a cron
+#: job started at 22:00 with --until 05:00 means tomorrow morning, but --until 05:00 given at
+#: 05:30 is almost surely a mistake (a run meant to stop at once would run for a day).
+BARE_TIME_MAX_AHEAD = timedelta(hours=20)
+
+_DATED_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y %H:%M")
+
+
 def deadline_from(
     until: str | None, max_minutes: float | None, now: datetime | None = None
 ) -> float | None:
-    """The earlier of ``--until HH:MM`` (the next such local time) and now + ``--max-minutes``.
+    """The earlier of ``--until`` and now + ``--max-minutes``, as a ``time.time()`` value;
+    None when neither is given.
 
-    Returned as a ``time.time()`` value; None when neither is given.
+    ``--until`` is a local time: ``HH:MM`` (its next occurrence, which must be less than 20
+    hours ahead), ``YYYY-MM-DD HH:MM`` or ``DD.MM.YYYY HH:MM``. ``now`` is for tests; an
+    aware ``now`` also gives the time zone ``--until`` is read in.
     """
-    now = now or datetime.now().astimezone()
+    if now is None or now.tzinfo is None:
+        now = (now or datetime.now()).astimezone()
+        zone = None  # the system's own rules, daylight saving time included
+    else:
+        zone = now.tzinfo
     candidates = []
     if until is not None:
-        try:
-            hour, minute = (int(part) for part in until.split(":"))
-            at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        except ValueError as exc:
-            raise UsageError(f"--until {until!r} is not a time of day (HH:MM, e.g. 06:00)") from exc
-        if at <= now:
-            at += timedelta(days=1)  # 06:00 said at 22:00 means tomorrow morning
-        candidates.append(at.timestamp())
+        candidates.append(_until(until.strip(), now, zone).timestamp())
     if max_minutes is not None:
         if max_minutes <= 0:
             raise UsageError("--max-minutes must be more than 0")
         candidates.append(now.timestamp() + max_minutes * 60)
     return min(candidates) if candidates else None
+
+
+def deadline_text(deadline: float | None) -> str | None:
+    """A deadline as ISO 8601 local time with its UTC offset, for reports; None without one."""
+    if deadline is None:
+        return None
+    return datetime.fromtimestamp(deadline).astimezone().isoformat(timespec="seconds")
+
+
+def _local(naive: datetime, zone: tzinfo | None) -> datetime:
+    # astimezone() on a naive time applies the system's rules for that day (05:00 after the
+    # clocks change is an hour nearer); a given zone applies its own.
+    return naive.astimezone() if zone is None else naive.replace(tzinfo=zone)
+
+
+def _until(until: str, now: datetime, zone: tzinfo | None) -> datetime:
+    for fmt in _DATED_FORMATS:
+        try:
+            dated = datetime.strptime(until, fmt)
+        except ValueError:
+            continue
+        at = _local(dated, zone)
+        if at <= now:
+            raise UsageError(
+                f"--until {until!r} has passed (it is {now:%d.%m.%Y %H:%M})",
+                "give a time still ahead, e.g. --until 06:00 or --until "
+                f"'{(now + timedelta(days=1)):%d.%m.%Y} 06:00'",
+            )
+        return at
+    try:
+        clock = datetime.strptime(until, "%H:%M").time()
+    except ValueError:
+        raise UsageError(
+            f"--until {until!r} is not a time of day",
+            "give HH:MM (e.g. 06:00) or a date and time "
+            "(e.g. '2026-12-02 06:00' or '02.12.2026 06:00')",
+        ) from None
+    at = _local(datetime.combine(now.date(), clock), zone)
+    passed = at <= now
+    if passed:
+        # 06:00 said at 22:00 means tomorrow morning
+        at = _local(datetime.combine(now.date() + timedelta(days=1), clock), zone)
+    ahead = at.timestamp() - now.timestamp()
+    if ahead >= BARE_TIME_MAX_AHEAD.total_seconds():
+        dated = f"--until '{at:%d.%m.%Y %H:%M}'"
+        rule = (
+            "a bare time means its next occurrence only when that is less than "
+            f"{BARE_TIME_MAX_AHEAD.total_seconds() / 3600:.0f} hours ahead"
+        )
+        if passed:
+            raise UsageError(
+                f"{clock:%H:%M} has passed today (it is {now:%H:%M}); "
+                f"give a date to mean tomorrow: {dated}",
+                rule,
+            )
+        raise UsageError(
+            f"{clock:%H:%M} is {round(ahead / 3600, 1):g} hours ahead (it is {now:%H:%M}); "
+            f"give the date to mean it: {dated}",
+            rule,
+        )
+    return at

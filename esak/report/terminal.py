@@ -35,14 +35,17 @@ def _console(to_stderr: bool) -> Console:
 
 
 def error(message: str, remedy: str | None) -> None:
-    err.print(f"[bold red]esak: error:[/] {message}", markup=True, soft_wrap=True)
+    # Messages carry names from deliveries (scan[1].pdf): escaped, or rich eats the brackets.
+    label, todo = _("esak: error:"), _("what to do:")
+    err.print(f"[bold red]{label}[/] {escape(message)}", markup=True, soft_wrap=True)
     if remedy:
-        err.print(f"  [yellow]what to do:[/] {remedy}", soft_wrap=True)
+        err.print(f"  [yellow]{todo}[/] {escape(remedy)}", soft_wrap=True)
 
 
 def warn_all(lines: list[str]) -> None:
+    label = _("problem")
     for line in lines:
-        err.print(f"[yellow]problem:[/] {line}", soft_wrap=True)
+        err.print(f"[yellow]{label}:[/] {escape(line)}", soft_wrap=True)
 
 
 @contextmanager
@@ -75,24 +78,24 @@ def profiles_table(sites: list[Any]) -> None:
         table.add_column(col)
     for p in sites:
         table.add_row(
-            p.key,
+            escape(p.key),
             escape(p.name),
             local_date(p.go_live) if p.go_live else _("unplanned"),
             str(p.rollout_order or ""),
-            ", ".join(p.departments),
+            escape(", ".join(p.departments)),
             escape(p.go_live_note or ""),
         )
     out.print(table)
 
 
 def profile_detail(profile: Any) -> None:
-    table = Table(title=f"Site {profile.key}", show_header=False)
+    table = Table(title=f"Site {escape(profile.key)}", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
     for key, value in profile.to_dict().items():
         if isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, "" if value is None else escape(str(value)))
     out.print(table)
 
 
@@ -147,7 +150,7 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
         f"{d['total_expected']} households expected in all"
     )
     for row in d["rejected"]:
-        err.print(f"[yellow]line {row['line']}:[/] {row['reason']}", soft_wrap=True)
+        err.print(f"[yellow]line {row['line']}:[/] {escape(row['reason'])}", soft_wrap=True)
     if d["rejected"]:
         err.print(f"[yellow]{len(d['rejected'])} row(s) rejected[/]; fix them and import again")
 
@@ -296,22 +299,22 @@ def _pages_line(p: dict[str, int]) -> str:
 
 
 def household_table(result: dict[str, Any]) -> None:
-    table = Table(title=f"household {result['household']}")
-    for col in ("volume", "doc", "type", "pages", "path", "source"):
+    table = Table(title=_("household {household}").format(household=escape(result["household"])))
+    for col in (_("volume"), _("doc."), _("type"), _("pages"), _("path"), _("source")):
         table.add_column(col)
     for d in result["documents"]:
         src = d["source"]
         table.add_row(
             str(d["volume"]),
             str(d["document"]),
-            d["type"] or "",
+            escape(d["type"] or ""),
             str(d["pages"]),
-            d["path"],
-            f"{src['file']} p.{(src['first_page'] or 0) + 1}-{(src['last_page'] or 0) + 1}",
+            escape(d["path"]),
+            _("{file} p. {first}–{last}").format(
+                file=escape(src["file"]), first=src["first_page"], last=src["last_page"]
+            ),
         )
     out.print(table)
-    if not result["documents"]:
-        out.print("no documents archived yet")
 
 
 # --- verify and rollout -----------------------------------------------------------------------

@@ -136,7 +136,7 @@ def test_workspace_from_environment(tmp_path):
     [
         ("verify", "--site", "borken", "--level", "quick", "--json"),
         ("rollout", "status", "--as-of", "2021-13-40", "--json"),
-        ("rollout", "plan", "--json", "--as-of", "1.3.2021"),
+        ("rollout", "plan", "--json", "--as-of", "31.02.2021"),
         ("expected", "import", "soll.csv", "--json"),  # no --site
         ("--json", "show", "95401BG0000101"),  # --json where the group has no such option
         ("show", "95401BG0000101", "--json", "--colour"),  # unknown option
@@ -288,7 +288,7 @@ def test_show_json_counts_pages_from_1_and_the_table_does_not_add_1_again(tmp_pa
     assert table.exit_code == 0
     # The file's name and the document type keep their brackets.
     shown = consoles[0].getvalue()  # the table, wide enough not to wrap
-    assert "box[a]/scan[1].pdf p.3-4" in shown and "[antrag]" in shown
+    assert "box[a]/scan[1].pdf p. 3–4" in shown and "[antrag]" in shown
 
 
 def test_show_of_an_expected_household_without_documents_is_a_problem(tmp_path):

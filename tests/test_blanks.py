@@ -117,8 +117,9 @@ def test_json_lists_exactly_the_pages_ingest_dropped(site):
 
 def test_the_review_sheet_shows_every_dropped_page_labelled(site, tmp_path):
     out = tmp_path / "leerseiten.pdf"
-    code, data = as_json(site["ws"], "blanks", "--site", "borken", "-o", str(out))
-    assert code == ExitCode.OK and data["sheet"] == str(out)
+    # The sheet a reviewer reads: in German, as a Jobcenter sees it.
+    code, data = as_json(site["ws"], "--lang", "de", "blanks", "--site", "borken", "-o", str(out))
+    assert code == ExitCode.OK and data["sheet"] == str(out), data
     n = data["count"]
     assert os.stat(out).st_mode & 0o077 == 0
     with pikepdf.open(out) as pdf:
@@ -132,7 +133,7 @@ def test_the_review_sheet_shows_every_dropped_page_labelled(site, tmp_path):
     doc = pdfium.PdfDocument(str(out))
     text = "".join(p.get_textpage().get_text_range() for p in doc)
     doc.close()
-    assert "Leerseiten zur Sichtprüfung — Borken" in text and f"{n} Seiten" in text
+    assert "Leerseiten zur Sichtprüfung — Borken" in text and f"{n} Seite(n)" in text
     assert f"Blatt 1/{data['sheets']}" in text
     for page in data["pages"]:
         assert page["file"] in text and f"S. {page['page']} · Lief. " in text
@@ -162,7 +163,9 @@ def test_a_missing_or_changed_delivery_file_gets_a_placeholder_and_exit_1(site, 
     changed.write_bytes(original + b"\n")
     try:
         out = tmp_path / "sheet.pdf"
-        code, data = as_json(site["ws"], "blanks", "--site", "borken", "-o", str(out))
+        code, data = as_json(
+            site["ws"], "--lang", "de", "blanks", "--site", "borken", "-o", str(out)
+        )
     finally:
         shutil.move(aside, gone)
         changed.write_bytes(original)

@@ -185,3 +185,22 @@ def test_json_keys_and_values_stay_english_in_german(tmp_path):
 def test_gettext_reads_the_shipped_catalog():
     translation = gettext.translation(i18n.DOMAIN, i18n.LOCALE_DIR, languages=["de"])
     assert translation.gettext("Missing households") == "Fehlende Bedarfsgemeinschaften"
+
+
+def test_no_module_that_translates_rebinds_the_underscore():
+    """`_, w, h = tile` in a function that also calls _() makes _ a local there: the report
+    fails with "'bytes' object is not callable" (it did, on the blanks review sheet)."""
+    import ast
+
+    for path in (ROOT / "esak").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports_gettext = any(
+            isinstance(node, ast.ImportFrom) and node.module == "esak.i18n"
+            and any(a.name == "_" for a in node.names)
+            for node in ast.walk(tree)
+        )  # fmt: skip
+        if not imports_gettext:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+                raise AssertionError(f"{path.name}, line {node.lineno}: _ is assigned")

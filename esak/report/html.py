@@ -347,7 +347,7 @@ def _legend(keys: Sequence[str]) -> str:
 
 def _bar(label: str, segments: list[tuple[str, int]], legend: bool = True) -> str:
     """A stacked horizontal bar as inline SVG, with its numbers in words beside it."""
-    total = sum(n for _, n in segments)
+    total = sum(n for _key, n in segments)
     width, height = 700, 22
     x = 0.0
     rects = []
@@ -369,7 +369,7 @@ def _bar(label: str, segments: list[tuple[str, int]], legend: bool = True) -> st
         f'viewBox="0 0 {width} {height}" preserveAspectRatio="none" height="{height}">'
         + "".join(rects)
         + "</svg>"
-        + (_legend([k for k, _ in segments]) if legend else "")
+        + (_legend([k for k, _n in segments]) if legend else "")
         + "</div>"
     )
 

@@ -29,6 +29,7 @@ import pikepdf
 
 from esak.atomic import write_atomic
 from esak.errors import ExitCode, InputError
+from esak.i18n import N_, _, local_time
 from esak.index.db import Index
 from esak.migrate.coversheets import standard_fonts, text_width, wrap_text
 from esak.migrate.delivery import find_item
@@ -58,12 +59,13 @@ LABEL_H = 7 * MM
 IMAGE_W = CELL_W - 2 * GAP
 IMAGE_H = CELL_H - GAP - LABEL_H
 
-#: German tile texts for the reasons a page cannot be shown.
+#: Tile texts for the reasons a page cannot be shown.
 _PLACEHOLDER = {
-    "missing": "Datei nicht mehr in der Lieferung",
-    "changed": "Datei seit der Übernahme verändert (SHA-256 weicht ab)",
-    "unreadable": "Seite nicht lesbar",
+    "missing": N_("file no longer in the delivery"),
+    "changed": N_("file changed since it was ingested (SHA-256 differs)"),
+    "unreadable": N_("page cannot be read"),
 }
+_UNSHOWABLE = N_("page cannot be shown")
 
 
 @dataclass
@@ -287,16 +289,19 @@ def _sheet_pdf(review: BlankReview, tiles: list[tuple[bytes, int, int] | None]) 
     fonts = standard_fonts(pdf)
     count = len(review.pages)
     sheets = max(1, math.ceil(count / TILES_PER_SHEET))
-    where = f"Lieferung {review.delivery}" if review.delivery is not None else review.site_name
-    title = (
-        f"Leerseiten zur Sichtprüfung — {where} — {count} Seite{'' if count == 1 else 'n'} — "
-        f"Stand {review.checked_at:%d.%m.%Y %H:%M}"
+    where = (
+        _("delivery {delivery}").format(delivery=review.delivery)
+        if review.delivery is not None
+        else review.site_name
     )
-    hint = (
-        "Jede Kachel ist eine Seite, die als leer erkannt und nicht in die E-Akte übernommen "
-        "wurde. Zeigt eine Seite doch Inhalt (Stempel, Notiz, Text): "
-        f"esak blanks keep --site {review.site} --file DATEI --page SEITE"
+    title = _("Blank pages to review — {where} — {n} page(s) — as of {at}").format(
+        where=where, n=count, at=local_time(review.checked_at)
     )
+    hint = _(
+        "Each tile is a page that was recognised as blank and not taken into the e-file. If a "
+        "page does show something (a stamp, a note, text): "
+        "esak blanks keep --site {site} --file FILE --page PAGE"
+    ).format(site=review.site)
     for sheet in range(sheets):
         ops: Ops = [([0], pikepdf.Operator("g")), ([0], pikepdf.Operator("G"))]
         _text(ops, title, "F2", 10, MARGIN, PAGE_H - MARGIN - 4 * MM)
@@ -320,13 +325,13 @@ def _sheet_pdf(review: BlankReview, tiles: list[tuple[bytes, int, int] | None]) 
                     Filter=pikepdf.Name.DCTDecode,
                 )
             _cell(ops, slot, page, name if tile is not None else None, tile)
-        footer = f"Blatt {sheet + 1}/{sheets}"
+        footer = _("sheet {n}/{of}").format(n=sheet + 1, of=sheets)
         _text(ops, footer, "F1", 8, (PAGE_W - text_width(footer, "F1", 8)) / 2, FOOTER / 2)
         _text(ops, f"esak blanks — {review.site}", "F1", 7, MARGIN, FOOTER / 2)
         page_obj = pdf.add_blank_page(page_size=(PAGE_W, PAGE_H))
         page_obj.obj.Resources = pikepdf.Dictionary(Font=fonts, XObject=images)
         page_obj.obj.Contents = pdf.make_stream(pikepdf.unparse_content_stream(ops))
-    pdf.docinfo["/Title"] = f"Leerseiten zur Sichtprüfung {review.site_name}"
+    pdf.docinfo["/Title"] = _("Blank pages to review {site}").format(site=review.site_name)
     pdf.docinfo["/Creator"] = "esak blanks"
     return pdf
 
@@ -343,7 +348,7 @@ def _cell(
     top = PAGE_H - HEADER - row * CELL_H
     box_bottom = top - IMAGE_H
     if image is not None and tile is not None:
-        _, w, h = tile
+        _data, w, h = tile
         scale = min(IMAGE_W / w, IMAGE_H / h)
         dw, dh = w * scale, h * scale
         x, y = left + (IMAGE_W - dw) / 2, box_bottom + (IMAGE_H - dh) / 2
@@ -363,8 +368,9 @@ def _cell(
             ([], pikepdf.Operator("f")),
             ([0], pikepdf.Operator("g")),
         ]
-        reason = _PLACEHOLDER.get(page.problem or "", "Seite nicht darstellbar")
-        lines = wrap_text(f"Nicht angezeigt: {reason}", "F2", 7, IMAGE_W - 4 * MM)
+        reason = _(_PLACEHOLDER.get(page.problem or "", _UNSHOWABLE))
+        shown = _("Not shown: {reason}").format(reason=reason)
+        lines = wrap_text(shown, "F2", 7, IMAGE_W - 4 * MM)
         for i, line in enumerate(lines):
             _text(ops, line, "F2", 7, left + 2 * MM, top - (10 + 3.2 * i) * MM)
     ops += [
@@ -373,12 +379,23 @@ def _cell(
         ([], pikepdf.Operator("S")),
     ]
     where = (
-        f"BG {page.household} Bd. {page.volume}" if page.household else "ohne BG (kein Deckblatt)"
+        _("household {household} vol. {volume}").format(
+            household=page.household, volume=page.volume
+        )
+        if page.household
+        else _("no household (no cover sheet)")
     )
     _text(ops, _fit(page.file, "F2", 6.5, IMAGE_W), "F2", 6.5, left, box_bottom - 3 * MM)
     _text(
         ops,
-        _fit(f"S. {page.index + 1} · Lief. {page.delivery} · {where}", "F1", 6, IMAGE_W),
+        _fit(
+            _("p. {page} · deliv. {delivery} · {where}").format(
+                page=page.index + 1, delivery=page.delivery, where=where
+            ),
+            "F1",
+            6,
+            IMAGE_W,
+        ),
         "F1",
         6,
         left,

@@ -646,6 +646,136 @@ def rollout_plan(app: App, as_of: Any, as_json: bool) -> None:
     sys.exit(int(status.plan_exit_code))
 
 
+# --- Klärfälle --------------------------------------------------------------------------------
+
+by_option = click.option(
+    "--by", "by", metavar="NAME", required=True, help="Who resolves it (recorded with the case)."
+)
+reason_option = click.option(
+    "--reason", metavar="TEXT", required=True, help="Why (recorded with the case)."
+)
+
+
+@cli.group()
+def clarify() -> None:
+    """Klärfälle: every finding that blocks a site's sign-off, and how each was resolved."""
+
+
+@clarify.command("list")
+@site_option(required=False)
+@click.option(
+    "--status",
+    type=click.Choice(["open", "resolved", "all"]),
+    default="open",
+    show_default=True,
+    help="Which cases to list.",
+)
+@format_option
+@output_option
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def clarify_list(
+    app: App, site: str | None, status: str, fmt: str, output: Path | None, as_json: bool
+) -> None:
+    """The cases, oldest first, with their age in days and the command that resolves each.
+
+    Example: esak clarify list --site borken --format csv -o klaerfaelle.csv
+    """
+    from esak.migrate.clarify import case_list
+    from esak.report.csvfile import cases_csv
+    from esak.report.html import cases_html
+
+    if as_json:
+        fmt = "json"
+    cases = case_list(app.workspace, site, status)
+    _deliver(
+        fmt,
+        output,
+        lambda: {"cases": cases},
+        lambda: cases_csv(cases),
+        lambda: cases_html(cases, site),
+        lambda to_stderr: render.cases_table(cases, to_stderr=to_stderr),
+    )
+
+
+def _clarified(result: Any, as_json: bool) -> None:
+    if as_json:
+        _emit_json(result.to_dict())
+    render.clarified(result)
+
+
+@clarify.command("assign")
+@click.argument("case", type=int)
+@click.option("--household", metavar="NUMBER", required=True, help="The household's number.")
+@click.option("--volume", type=int, default=1, show_default=True, help="The file's volume.")
+@click.option("--type", "doc_type", metavar="TYPE", default=None, help="The document's type.")
+@by_option
+@reason_option
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def clarify_assign(
+    app: App,
+    case: int,
+    household: str,
+    volume: int,
+    doc_type: str | None,
+    by: str,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Pages set aside become a document of HOUSEHOLD (OCR'd into PDF/A, archived).
+
+    Example: esak clarify assign 12 --household 95401BG0000101 --by "A. Admin"
+    --reason "Deckblatt fehlte, Akte anhand des Schreibens zugeordnet"
+    """
+    from esak.migrate.clarify import assign_case
+
+    result = assign_case(app.workspace, case, household, volume=volume, doc_type=doc_type,
+                         by=by, reason=reason)  # fmt: skip
+    _clarified(result, as_json)
+
+
+@clarify.command("close")
+@click.argument("case", type=int)
+@by_option
+@reason_option
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def clarify_close(app: App, case: int, by: str, reason: str, as_json: bool) -> None:
+    """Resolve a case without a new document: pages or a file set aside are discarded, a
+    missing household waived, an unexpected one accepted, a difference acknowledged.
+
+    Example: esak clarify close 14 --by "A. Admin" --reason "keine Papierakte vorhanden"
+    """
+    from esak.migrate.clarify import close_case
+
+    _clarified(close_case(app.workspace, case, by=by, reason=reason), as_json)
+
+
+@clarify.command("reopen")
+@click.argument("case", type=int)
+@by_option
+@reason_option
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def clarify_reopen(app: App, case: int, by: str, reason: str, as_json: bool) -> None:
+    """Open a resolved case again.
+
+    Example: esak clarify reopen 14 --by "B. Leitung" --reason "Akte doch gefunden"
+    """
+    from esak.migrate.clarify import reopen_case
+
+    _clarified(reopen_case(app.workspace, case, by=by, reason=reason), as_json)
+
+
 # --- blank pages ------------------------------------------------------------------------------
 
 delivery_option = click.option(

@@ -27,6 +27,14 @@ class PageOutcome(StrEnum):
     SEPARATOR = "separator"
     BLANK = "blank"
     QUARANTINED = "quarantined"
+    #: set aside, then given up by a person with a reason (a closed Klärfall): still counted
+    DISCARDED = "discarded"
+    #: its delivery was withdrawn: no longer part of any site's accounting
+    WITHDRAWN = "withdrawn"
+
+
+#: The outcomes a site's page accounting adds up (a withdrawn delivery is not in it).
+ACCOUNTED = tuple(o for o in PageOutcome if o is not PageOutcome.WITHDRAWN)
 
 
 class FileOutcome(StrEnum):
@@ -35,6 +43,28 @@ class FileOutcome(StrEnum):
     INGESTED = "ingested"
     QUARANTINED = "quarantined"
     DUPLICATE = "duplicate"
+    #: set aside whole, then given up by a person with a reason (a closed Klärfall)
+    DISCARDED = "discarded"
+    #: its delivery was taken back (``esak withdraw``); the row stays as the record
+    WITHDRAWN = "withdrawn"
+
+
+class CaseKind(StrEnum):
+    """What a Klärfall is about (CONTRACT §8)."""
+
+    PAGES = "pages"
+    FILE = "file"
+    MISSING_HOUSEHOLD = "missing_household"
+    UNEXPECTED_HOUSEHOLD = "unexpected_household"
+    DELIVERY_PROBLEM = "delivery_problem"
+    PAGE_COUNT_MISMATCH = "page_count_mismatch"
+    QA_DEFECT = "qa_defect"
+    MAIL = "mail"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
 
 
 class InputFormat(StrEnum):

@@ -48,6 +48,7 @@ def _report() -> SiteReport:
                 "separator": 1,
                 "blank": 1,
                 "quarantined": 3,
+                "discarded": 0,
                 "balanced": True,
             },
             {
@@ -59,6 +60,7 @@ def _report() -> SiteReport:
                 "separator": 0,
                 "blank": 0,
                 "quarantined": 0,
+                "discarded": 0,
                 "balanced": False,
             },
         ],
@@ -78,6 +80,23 @@ def _report() -> SiteReport:
         ],
         duplicate_files=[{"delivery": 1, "file": "box2/a-copy.pdf"}],
         documents=1,
+        resolved_cases=[
+            {
+                "id": 7,
+                "kind": "missing_household",
+                "file": None,
+                "first_page": None,
+                "last_page": None,
+                "household": "BG-1009",
+                "resolution": {
+                    "action": "close",
+                    "household": None,
+                    "by": "A. Admin",
+                    "reason": "keine Papierakte vorhanden",
+                    "at": "2026-11-30T09:00:00+00:00",
+                },
+            }
+        ],
         fixity=Fixity(
             Level.VALID,
             checked=4,

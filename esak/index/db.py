@@ -247,6 +247,129 @@ def _m004_superseded(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_cases(db: sqlite_utils.Database) -> None:
+    """Klärfälle (cases) and their history; withdrawn deliveries and the documents they took
+    out of the archive; page outcome ``discarded`` and file and page outcome ``withdrawn``.
+
+    SQLite cannot change a CHECK constraint: ``input_files`` and ``pages`` are rebuilt (the
+    procedure of the SQLite manual, run with foreign keys off, checked before commit)."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE withdrawals (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            by_name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        );
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+            delivery_id INTEGER REFERENCES deliveries(id),
+            file_id INTEGER REFERENCES input_files(id),
+            file TEXT,
+            first_page INTEGER,
+            last_page INTEGER,
+            household TEXT,
+            volume INTEGER,
+            detail TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            resolved_at TEXT,
+            UNIQUE (site, key)
+        );
+        CREATE INDEX cases_by_site ON cases (site, status);
+        CREATE TABLE case_events (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            action TEXT NOT NULL,
+            by_name TEXT,
+            reason TEXT,
+            household TEXT,
+            volume INTEGER,
+            doc_type TEXT,
+            document_id INTEGER,
+            run_id INTEGER REFERENCES runs(id),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX case_events_by_case ON case_events (case_id, id);
+        CREATE TABLE withdrawn_documents (
+            id INTEGER PRIMARY KEY,
+            withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+            site TEXT NOT NULL,
+            household TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            doc_type TEXT,
+            path TEXT NOT NULL,
+            pages INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            pdfa TEXT,
+            text_chars INTEGER,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            created_at TEXT NOT NULL
+        );
+        ALTER TABLE deliveries ADD COLUMN withdrawal_id INTEGER REFERENCES withdrawals(id);
+        CREATE TABLE input_files_new (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            site TEXT NOT NULL,
+            relpath TEXT NOT NULL,
+            format TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            page_count INTEGER,
+            outcome TEXT NOT NULL
+                CHECK (outcome IN ('ingested', 'quarantined', 'duplicate', 'discarded',
+                                   'withdrawn')),
+            reason TEXT,
+            duplicate_of INTEGER REFERENCES input_files(id),
+            run_id INTEGER REFERENCES runs(id),
+            ingested_at TEXT NOT NULL
+        );
+        INSERT INTO input_files_new SELECT * FROM input_files;
+        DROP TABLE input_files;
+        ALTER TABLE input_files_new RENAME TO input_files;
+        CREATE INDEX input_files_by_delivery ON input_files (delivery_id, relpath);
+        CREATE INDEX input_files_by_sha ON input_files (site, sha256);
+        CREATE INDEX input_files_by_site ON input_files (site, outcome);
+        CREATE TABLE pages_new (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            page_index INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            barcodes TEXT,
+            detected_by TEXT,
+            outcome TEXT NOT NULL
+                CHECK (outcome IN ('archived', 'cover', 'separator', 'blank', 'quarantined',
+                                   'discarded', 'withdrawn')),
+            household TEXT,
+            volume INTEGER,
+            document_id INTEGER REFERENCES documents(id),
+            document_page INTEGER,
+            reason TEXT,
+            UNIQUE (file_id, page_index)
+        );
+        INSERT INTO pages_new SELECT * FROM pages;
+        DROP TABLE pages;
+        ALTER TABLE pages_new RENAME TO pages;
+        CREATE INDEX pages_by_file_outcome ON pages (file_id, outcome, page_index);
+        CREATE INDEX pages_by_document ON pages (document_id)
+        """,
+    )
+
+
+#: Migrations that rebuild a table others refer to: run with foreign keys off (SQLite's
+#: rule for such changes), the references checked before the transaction commits.
+_WITHOUT_FOREIGN_KEYS = {"_m005_cases"}
+
+
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
@@ -260,6 +383,7 @@ MIGRATIONS: list[Migration] = [
     _m002_ingest,
     _m003_verify,
     _m004_superseded,
+    _m005_cases,
 ]
 
 
@@ -374,14 +498,29 @@ class Index:
         for target, migration in enumerate(MIGRATIONS, start=1):
             if self.schema_version >= target:
                 continue
-            with self.transaction():
-                # Another esak may have migrated between our check and our lock.
-                if self.schema_version >= target:
-                    continue
-                migration(self.db)
-                # user_version lives in the file header and is part of the transaction,
-                # so the version and the schema change commit together or not at all.
-                self.db.conn.execute(f"PRAGMA user_version={target}")
+            rebuilds = migration.__name__ in _WITHOUT_FOREIGN_KEYS
+            if rebuilds:  # a no-op inside a transaction: switched before it begins
+                self.db.conn.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with self.transaction():
+                    # Another esak may have migrated between our check and our lock.
+                    if self.schema_version >= target:
+                        continue
+                    migration(self.db)
+                    if rebuilds:
+                        broken = self.db.conn.execute("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise WorkspaceError(
+                                f"migrating the index {self.path} to schema {target} would "
+                                f"break {len(broken)} reference(s); nothing was changed",
+                                "restore index.sqlite from the last backup and report this",
+                            )
+                    # user_version lives in the file header and is part of the transaction,
+                    # so the version and the schema change commit together or not at all.
+                    self.db.conn.execute(f"PRAGMA user_version={target}")
+            finally:
+                if rebuilds:
+                    self.db.conn.execute("PRAGMA foreign_keys=ON")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:

@@ -57,6 +57,9 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     #: When the run was to stop taking new work (ISO 8601 with UTC offset); None: no deadline.
     deadline: str | None = None
+    #: Klärfälle of the site this run opened, and closed because their finding went away
+    cases_opened: int = 0
+    cases_closed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -92,6 +95,7 @@ class IngestReport:
             "delivery_problems": self.delivery_problems,
             "page_count_mismatches": self.page_count_mismatches,
             "deadline": self.deadline,
+            "cases": {"opened": self.cases_opened, "closed": self.cases_closed},
             "seconds": round(self.seconds, 1),
             "pages_per_minute": round(self.pages_per_minute, 1),
             "notes": self.notes,
@@ -115,6 +119,10 @@ class DeliveryRecorder:
             ).fetchone()
             if row:
                 self.delivery_id = row[0]
+                # Ingested again after it was withdrawn: it is a delivery of the site again.
+                db.execute(
+                    "UPDATE deliveries SET withdrawal_id = NULL WHERE id = ?", [self.delivery_id]
+                )
             else:
                 self.delivery_id = (
                     db["deliveries"]
@@ -130,8 +138,8 @@ class DeliveryRecorder:
         """Whether this input, with this content, was recorded for this delivery before."""
         row = self.index.db.execute(
             "SELECT 1 FROM input_files WHERE delivery_id = ? AND relpath = ? "
-            "AND sha256 IS ? LIMIT 1",
-            [self.delivery_id, item.relpath, item.sha256],
+            "AND sha256 IS ? AND outcome != ? LIMIT 1",
+            [self.delivery_id, item.relpath, item.sha256, FileOutcome.WITHDRAWN],
         ).fetchone()
         return row is not None
 

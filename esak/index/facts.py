@@ -45,54 +45,69 @@ def page_count_mismatches(index: Index, scope: Scope) -> list[dict[str, Any]]:
     where, params = scope.where("s.site", "f.delivery_id")
     return rows(
         index,
-        "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath, d.path "
-        "FROM sections s JOIN input_files f ON f.id = s.file_id "
-        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} "
+        "SELECT s.household, s.volume, s.declared_pages, s.found_pages, f.relpath, d.path, "
+        "f.id FROM sections s JOIN input_files f ON f.id = s.file_id "
+        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ? "
         "AND s.declared_pages > 0 AND s.declared_pages != s.found_pages "
         "ORDER BY s.household, s.volume, f.relpath",
-        params,
-        ("household", "volume", "declared", "found", "file", "delivery"),
+        [*params, FileOutcome.INGESTED],
+        ("household", "volume", "declared", "found", "file", "delivery", "file_id"),
     )
 
 
 def delivery_problems(index: Index, scope: Scope) -> list[dict[str, Any]]:
-    """Manifest gaps, checksum and page-count differences of the deliveries."""
+    """Manifest gaps, checksum and page-count differences of the deliveries (not of one that
+    was withdrawn)."""
     where, params = scope.where("d.site", "d.id")
     return rows(
         index,
-        "SELECT d.path, p.file, p.problem FROM delivery_problems p "
-        f"JOIN deliveries d ON d.id = p.delivery_id WHERE {where} ORDER BY d.path, p.file",
+        "SELECT d.path, p.file, p.problem, d.id FROM delivery_problems p "
+        f"JOIN deliveries d ON d.id = p.delivery_id WHERE {where} "
+        "AND d.withdrawal_id IS NULL ORDER BY d.path, p.file",
         params,
-        ("delivery", "file", "problem"),
+        ("delivery", "file", "problem", "delivery_id"),
     )
 
 
 def files_with_outcome(index: Index, scope: Scope, outcome: FileOutcome) -> list[dict[str, Any]]:
-    """Input files set aside whole (with their pages, where known) or found duplicate."""
+    """Input files set aside whole (with their pages, where known) or found duplicate.
+
+    A file set aside that was delivered again under the same name and then ingested is no
+    longer set aside: the new delivery replaced it."""
     where, params = scope.where("f.site", "f.delivery_id")
+    replaced = (
+        " AND NOT EXISTS (SELECT 1 FROM input_files g WHERE g.site = f.site "
+        "AND g.relpath = f.relpath AND g.id > f.id AND g.outcome = 'ingested')"
+        if outcome == FileOutcome.QUARANTINED
+        else ""
+    )
     return rows(
         index,
-        "SELECT d.path, f.relpath, f.page_count, f.reason FROM input_files f "
-        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ? "
+        "SELECT d.path, f.relpath, f.page_count, f.reason, f.id, d.id FROM input_files f "
+        f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ?{replaced} "
         "ORDER BY d.path, f.relpath",
         [*params, outcome],
-        ("delivery", "file", "pages", "reason"),
+        ("delivery", "file", "pages", "reason", "file_id", "delivery_id"),
     )
 
 
 def quarantined_pages(index: Index, scope: Scope) -> list[dict[str, Any]]:
-    """Page ranges of ingested files set aside, with the reason (pages counted from 1)."""
+    """Page ranges of ingested files set aside, with the reason (pages counted from 1); a
+    range whose pages were assigned or discarded since (a resolved Klärfall) is not."""
     where, params = scope.where("q.site", "f.delivery_id")
     return [
-        {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason}
-        for d, f, first, last, reason in index.db.execute(
-            "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason "
+        {"delivery": d, "file": f, "pages": page_span(first, last), "reason": reason,
+         "file_id": file_id, "delivery_id": delivery_id, "first": first, "last": last}
+        for d, f, first, last, reason, file_id, delivery_id in index.db.execute(
+            "SELECT d.path, f.relpath, q.first_page, q.last_page, q.reason, f.id, d.id "
             "FROM quarantine q JOIN input_files f ON f.id = q.file_id "
             f"JOIN deliveries d ON d.id = f.delivery_id WHERE {where} AND f.outcome = ? "
+            "AND EXISTS (SELECT 1 FROM pages p WHERE p.file_id = q.file_id "
+            "AND p.outcome = 'quarantined' AND p.page_index BETWEEN q.first_page AND q.last_page) "
             "ORDER BY d.path, f.relpath, q.first_page",
             [*params, FileOutcome.INGESTED],
         )
-    ]
+    ]  # fmt: skip
 
 
 def expected_volumes(index: Index, site: str) -> dict[str, int]:

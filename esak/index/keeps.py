@@ -182,17 +182,32 @@ def place_pages(
     kept: list[int],
     pages: list[int],
     reason: str,
+    *,
+    household: str,
+    volume: int,
+    from_outcome: str = PageOutcome.BLANK,
 ) -> None:
-    """Blank pages ``kept`` become archived pages of the document, which holds ``pages`` in
-    this order."""
+    """Pages ``kept`` (blank, or set aside) become archived pages of the document, which
+    holds ``pages`` in this order."""
     for page in kept:
         db.execute(
-            "UPDATE pages SET outcome = ?, document_id = ?, reason = ? "
-            "WHERE file_id = ? AND page_index = ? AND outcome = ?",
-            [PageOutcome.ARCHIVED, document_id, reason, file_id, page, PageOutcome.BLANK],
-        )
+            "UPDATE pages SET outcome = ?, document_id = ?, reason = ?, household = ?, "
+            "volume = ? WHERE file_id = ? AND page_index = ? AND outcome = ?",
+            [PageOutcome.ARCHIVED, document_id, reason, household, volume, file_id, page,
+             from_outcome],
+        )  # fmt: skip
     for position, page in enumerate(pages, 1):
         db.execute(
             "UPDATE pages SET document_page = ? WHERE file_id = ? AND page_index = ?",
             [position, file_id, page],
         )
+
+
+def input_file(index: Index, file_id: int) -> InputFileRow:
+    """One input file by its id."""
+    row = index.db.execute(
+        "SELECT f.id, f.delivery_id, d.path, f.relpath, f.format, f.sha256, f.page_count, "
+        "f.outcome FROM input_files f JOIN deliveries d ON d.id = f.delivery_id WHERE f.id = ?",
+        [file_id],
+    ).fetchone()
+    return InputFileRow(*row)

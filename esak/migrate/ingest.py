@@ -21,6 +21,7 @@ from esak.errors import DependencyError, DiskFullError, InputError, StoppedError
 from esak.faults import fault
 from esak.files import display_name
 from esak.index.audit import recorded_run
+from esak.index.cases import sync_cases
 from esak.index.db import Index
 from esak.index.deliveries import DeliveryRecorder, IngestReport, delivery_report
 from esak.migrate.batch import Batch
@@ -498,8 +499,10 @@ def ingest_delivery(
                     "work in flight was abandoned, nothing of it is counted",
                     "run the same command again (e.g. next night) to go on",
                 )
+            cases = sync_cases(index, profile.key, record.id)
             report = delivery_report(index, profile.key, run.recorder.delivery_id)
             report.run_id = record.id
+            report.cases_opened, report.cases_closed = len(cases.opened), len(cases.closed)
             report.documents_written = run.documents_written
             report.pages_ocr = run.pages_ocr
             report.already_ingested = run.already

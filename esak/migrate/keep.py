@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +52,15 @@ from esak.profiles import Profile
 from esak.vocabulary import FileOutcome, PageOutcome
 from esak.workspace import Workspace
 
-__all__ = ["KEPT_REASON", "KeepResult", "keep_pages", "recover_keep"]
+__all__ = [
+    "KEPT_REASON",
+    "KeepResult",
+    "Target",
+    "build_documents",
+    "commit_documents",
+    "keep_pages",
+    "recover_keep",
+]
 
 #: The reason recorded on a page that was blank and kept: also how a rerun recognises it.
 KEPT_REASON = N_("blank page kept after review")
@@ -90,7 +98,7 @@ class KeepResult:
 
 
 @dataclass
-class _Target:
+class Target:
     """One document to build again (``document_id``), or a new one for a section without."""
 
     household: str
@@ -101,6 +109,8 @@ class _Target:
     kept: list[int] = field(default_factory=list)
     result: DocumentResult | None = None
     path: str | None = None
+    #: the document type of a new document (a separator's DOC;<type>, or clarify --type)
+    doc_type: str | None = None
 
 
 def keep_pages(
@@ -130,8 +140,10 @@ def keep_pages(
             if targets:
                 work = workspace.tmp_dir / f"keep-{record.id}"
                 try:
-                    _build(workspace, profile, source, targets, work)
-                    _commit(workspace, index, profile.key, source, targets, record.id, work)
+                    build_documents(workspace, profile, source, targets, work)
+                    commit_documents(
+                        workspace, index, profile.key, source, targets, record.id, work
+                    )
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 result.kept, result.documents = _report(index, source, targets)
@@ -166,7 +178,7 @@ def _input_file(index: Index, site: str, relpath: str, delivery: int | None) -> 
 
 def _targets(
     index: Index, site: str, source: InputFileRow, pages: list[int]
-) -> tuple[list[_Target], list[dict[str, Any]]]:
+) -> tuple[list[Target], list[dict[str, Any]]]:
     """The documents the pages go into, after checking every page; nothing is built before."""
     listed = f"only pages that `esak blanks --site {site}` lists can be kept"
     already: list[dict[str, Any]] = []
@@ -198,7 +210,7 @@ def _targets(
             )
         wanted.append((number - 1, household, volume))
 
-    targets: dict[Any, _Target] = {}
+    targets: dict[Any, Target] = {}
     for page, household, volume in wanted:
         section = keeps.section_span(index, source.id, household, volume, page)
         if section is None:
@@ -217,18 +229,18 @@ def _targets(
     return list(targets.values()), already
 
 
-def _target(index: Index, household: str, volume: int, document_id: int | None) -> _Target:
+def _target(index: Index, household: str, volume: int, document_id: int | None) -> Target:
     if document_id is None:
-        return _Target(household, volume, None, None, [])
+        return Target(household, volume, None, None, [])
     doc = keeps.document_state(index, document_id)
-    return _Target(household, volume, document_id, doc.record(), doc.page_indexes, path=doc.path)
+    return Target(household, volume, document_id, doc.record(), doc.page_indexes, path=doc.path)
 
 
 # --- building -----------------------------------------------------------------------------
 
 
-def _build(
-    workspace: Workspace, profile: Profile, source: InputFileRow, targets: list[_Target], work: Path
+def build_documents(
+    workspace: Workspace, profile: Profile, source: InputFileRow, targets: list[Target], work: Path
 ) -> None:
     """Each document OCR'd again from the delivery, in a worker process as ingest does it."""
     item = find_item(Path(source.delivery_path), source.relpath, profile.is_household)
@@ -287,18 +299,25 @@ def _journal_path(workspace: Workspace) -> Path:
     return workspace.root / _JOURNAL
 
 
-def _commit(
+def commit_documents(
     workspace: Workspace,
     index: Index,
     site: str,
     source: InputFileRow,
-    targets: list[_Target],
+    targets: list[Target],
     run_id: int,
     work: Path,
+    *,
+    reason: str = KEPT_REASON,
+    from_outcome: PageOutcome = PageOutcome.BLANK,
+    within: Callable[[Any, list[Target]], None] | None = None,
 ) -> None:
-    """One transaction; the archive files are swapped just before it commits."""
+    """One transaction; the archive files are swapped just before it commits.
+
+    The pages ``kept`` of each target go from ``from_outcome`` to archived with ``reason``;
+    ``within`` adds the caller's own changes to the same transaction (a Klärfall resolved)."""
     archive = workspace.archive_dir
-    swaps: list[tuple[_Target, Path, Path, Path | None]] = []
+    swaps: list[tuple[Target, Path, Path, Path | None]] = []
     swapped: list[tuple[Path, Path | None]] = []
     try:
         with index.transaction() as db:
@@ -315,23 +334,25 @@ def _commit(
                     target.document_id = keeps.add_document(
                         db,
                         {"site": site, "household": target.household, "volume": target.volume,
-                         "seq": seq, "doc_type": None, "path": rel, "file_id": source.id, **new},
+                         "seq": seq, "doc_type": target.doc_type, "path": rel,
+                         "file_id": source.id, **new},
                     )  # fmt: skip
                     backup = None
                 else:
                     assert target.old is not None and target.path is not None
-                    reason = f"{KEPT_REASON}: {source.relpath} page(s) " + ", ".join(
+                    why = f"{reason}: {source.relpath} page(s) " + ", ".join(
                         str(p + 1) for p in target.kept
                     )
-                    keeps.supersede_document(
-                        db, target.document_id, target.old, new, run_id, reason
-                    )
+                    keeps.supersede_document(db, target.document_id, target.old, new, run_id, why)
                     backup = work / f"old-{target.document_id}.pdf"
                     _link(archive / target.path, backup)
                 keeps.place_pages(
-                    db, source.id, target.document_id, target.kept, target.pages, KEPT_REASON
-                )
+                    db, source.id, target.document_id, target.kept, target.pages, reason,
+                    household=target.household, volume=target.volume, from_outcome=from_outcome,
+                )  # fmt: skip
                 swaps.append((target, Path(result.output), archive / target.path, backup))
+            if within is not None:
+                within(db, targets)
             _write_journal(workspace, run_id, swaps)
             fault("keep-journal")
             for _, new, final, backup in swaps:
@@ -364,7 +385,7 @@ def _link(file: Path, backup: Path) -> None:
 
 
 def _write_journal(
-    workspace: Workspace, run_id: int, swaps: list[tuple[_Target, Path, Path, Path | None]]
+    workspace: Workspace, run_id: int, swaps: list[tuple[Target, Path, Path, Path | None]]
 ) -> None:
     entries = [
         {
@@ -424,7 +445,7 @@ def recover_keep(workspace: Workspace, index: Index) -> list[str]:
 
 
 def _report(
-    index: Index, source: InputFileRow, targets: list[_Target]
+    index: Index, source: InputFileRow, targets: list[Target]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     kept: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from esak.i18n import N_
-from esak.vocabulary import BlankPolicy, PageKind, PageOutcome
+from esak.vocabulary import ACCOUNTED, BlankPolicy, PageKind, PageOutcome
 
 KINDS = tuple(PageKind)
-OUTCOMES = tuple(PageOutcome)
+OUTCOMES = ACCOUNTED
 BLANK_PAGE_POLICIES = tuple(BlankPolicy)
 
 ORPHAN_REASON = N_(

@@ -7,7 +7,14 @@ import io
 from typing import Any
 
 from esak.i18n import N_, _, language
-from esak.report.tables import PAGE_OUTCOMES, ROLLOUT_COLUMNS, SITE_TABLES, VERDICTS
+from esak.report.tables import (
+    CASE_COLUMNS,
+    PAGE_OUTCOMES,
+    ROLLOUT_COLUMNS,
+    SITE_TABLES,
+    VERDICTS,
+    case_row,
+)
 from esak.verify.rollout import RolloutStatus
 from esak.verify.site import SiteReport
 
@@ -78,4 +85,43 @@ def rollout_csv(status: RolloutStatus) -> str:
             w.writerow(["" if (v := c.value(s)) is None else v for c in ROLLOUT_COLUMNS])
         else:  # as people read them: 01.03.2021, "verifiziert"
             w.writerow([c.text(s) for c in ROLLOUT_COLUMNS])
+    return out.getvalue()
+
+
+def cases_csv(cases: list[dict[str, Any]]) -> str:
+    """The Klärfälle, one row each; in English with the JSON's keys and values."""
+    out = io.StringIO()
+    w = _writer(out)
+    if language() == "en":
+        keys = [
+            "id",
+            "site",
+            "kind",
+            "status",
+            "file",
+            "first_page",
+            "last_page",
+            "household",
+            "volume",
+            "detail",
+            "age_days",
+            "resolution",
+            "by",
+            "reason",
+            "at",
+            "action",
+        ]
+        w.writerow(keys)
+        for c in cases:
+            r = c.get("resolution") or {}
+            w.writerow([c["id"], c["site"], c["kind"], c["status"], c["file"] or "",
+                        c["first_page"] or "", c["last_page"] or "", c["household"] or "",
+                        c["volume"] or "", c["detail"], c["age_days"], r.get("action", ""),
+                        r.get("by", "") or "", r.get("reason", "") or "", r.get("at", "") or "",
+                        c["action"]])  # fmt: skip
+        return out.getvalue()
+    w.writerow([col.label for col in CASE_COLUMNS])
+    for c in cases:
+        row = case_row(c)
+        w.writerow([row[col.key] for col in CASE_COLUMNS])
     return out.getvalue()

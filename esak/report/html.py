@@ -13,12 +13,14 @@ from typing import Any
 from esak import __version__
 from esak.i18n import N_, _, language, local_date, local_time, number
 from esak.report.tables import (
+    CASE_COLUMNS,
     FINDING_TABLES,
     HEADLINES,
     LEVELS,
     PAGE_OUTCOMES,
     ROLLOUT_COLUMNS,
     SiteColumn,
+    case_row,
 )
 from esak.verify.rollout import RolloutStatus, SiteStatus, blocker_text
 from esak.verify.site import SiteReport, finding_sentences
@@ -71,6 +73,7 @@ _COLOURS = {
     "separator": "#9aa0a6",
     "blank": "#d0d4d9",
     "quarantined": "#e37400",
+    "discarded": "#6d4c41",
 }
 #: The chart's words for its segments.
 _LABELS = {
@@ -138,7 +141,10 @@ def site_report_html(report: SiteReport) -> str:
         ),
         _bar(
             _("Pages"),
-            [(o, r.pages[o]) for o in ("archived", "cover", "separator", "blank", "quarantined")],
+            [
+                (o, r.pages.get(o, 0))
+                for o in ("archived", "cover", "separator", "blank", "quarantined", "discarded")
+            ],
         ),
         "</section>",
         _sections(
@@ -398,3 +404,22 @@ def _table(
         f"<section><h2>{escape(title)} ({len(rows)})</h2>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table></section>"
     )
+
+
+def cases_html(cases: list[dict[str, Any]], site: str | None) -> str:
+    """The Klärfälle as one HTML page."""
+    rows = [[case_row(c)[col.key] for col in CASE_COLUMNS] for c in cases]
+    open_ = sum(c["status"] == "open" for c in cases)
+    verdict = "warn" if open_ else "ok"
+    headline = _("{n} open Klärfall/Klärfälle").format(n=open_) if open_ else _("No open Klärfall")
+    title = _("Klärfälle {site}").format(site=site or _("of every site"))
+    parts = [
+        _head(title),
+        f"<header><h1>{escape(title)}</h1></header>",
+        f'<div class="verdict {verdict}" role="status"><h2>{escape(headline)}</h2></div>',
+        _table(title, [c.label for c in CASE_COLUMNS], rows,
+               numeric=[i for i, c in enumerate(CASE_COLUMNS) if c.numeric])
+        or "",
+        _foot(),
+    ]  # fmt: skip
+    return "\n".join(str(p) for p in parts)

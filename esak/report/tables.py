@@ -127,6 +127,7 @@ PAGE_OUTCOMES = {
     "separator": N_("separator sheets"),
     "blank": N_("blank pages"),
     "quarantined": N_("set aside"),
+    "discarded": N_("discarded"),
 }
 
 _BATCH_OUTCOMES = {
@@ -135,7 +136,49 @@ _BATCH_OUTCOMES = {
     "separator": N_("separator sheet"),
     "blank": N_("blank"),
     "quarantined": N_("set aside"),
+    "discarded": N_("discarded"),
 }
+
+#: The kinds of Klärfall and the ways one is resolved, in words.
+CASE_KINDS = {
+    "pages": N_("pages set aside"),
+    "file": N_("file set aside"),
+    "missing_household": N_("missing household"),
+    "unexpected_household": N_("household not expected"),
+    "delivery_problem": N_("delivery problem"),
+    "page_count_mismatch": N_("page count differs"),
+    "qa_defect": N_("QA defect"),
+    "mail": N_("letter"),
+}
+CASE_ACTIONS = {
+    "assign": N_("assigned"),
+    "close": N_("closed"),
+    "auto_close": N_("resolved by itself"),
+    "withdrawn": N_("withdrawn"),
+}
+
+
+def _resolved(case: Row) -> Row:
+    resolution = case.get("resolution") or {}
+    about = case.get("household") or case.get("file") or ""
+    if case.get("file") and case.get("first_page"):
+        about = _("{file} p. {first}–{last}").format(
+            file=case["file"], first=case["first_page"], last=case["last_page"]
+        )
+    if resolution.get("action") == "assign":
+        about += " → " + str(resolution.get("household"))
+    return {
+        "id": case["id"],
+        "household": case.get("household"),
+        "file": case.get("file"),
+        "kind": _(CASE_KINDS.get(case["kind"], case["kind"])),
+        "about": about,
+        "action": _(CASE_ACTIONS.get(resolution.get("action", ""), resolution.get("action", ""))),
+        "by": resolution.get("by") or "esak",
+        "reason": tr(resolution.get("reason")),
+        "at": local_time(resolution.get("at")),
+    }
+
 
 #: The lists of a site's verification report, in the order they are shown.
 SITE_TABLES: tuple[Table, ...] = (
@@ -262,6 +305,24 @@ SITE_TABLES: tuple[Table, ...] = (
         lambda r: r.duplicate_files,
     ),
     Table(
+        "resolved_case",
+        N_("Resolved Klärfälle"),
+        (
+            Column("id", N_("case"), numeric=True),
+            Column("kind", N_("kind")),
+            Column("about", N_("about")),
+            Column("action", N_("resolution")),
+            Column("by", N_("by")),
+            Column("reason", N_("reason")),
+            Column("at", N_("when")),
+        ),
+        lambda r: [_resolved(c) for c in r.resolved_cases],
+        line=lambda x: _("case {id} ({kind}, {about}): {action} by {by} on {at}: {reason}").format(
+            **x
+        ),
+        detail=lambda x: f"{x['action']}: {x['reason']}",
+    ),
+    Table(
         "archived_household",
         N_("Archived households"),
         (_HOUSEHOLD,),
@@ -354,3 +415,54 @@ ROLLOUT_COLUMNS: tuple[SiteColumn, ...] = (
         shown=lambda s: "; ".join(blocker_text(b, _) for b in s.blockers) or "–",
     ),
 )
+
+
+def case_about(case: Row) -> str:
+    """What a case is about, in a few words: a file and its pages, or a household."""
+    if case.get("file") and case.get("first_page"):
+        return _("{file} p. {first}–{last}").format(
+            file=case["file"], first=case["first_page"], last=case["last_page"]
+        )
+    if case.get("household") and case.get("volume"):
+        return _("{household} volume {volume}").format(**case)
+    return case.get("household") or case.get("file") or ""
+
+
+#: The list of Klärfälle (``esak clarify list``): every format shows these columns.
+CASE_COLUMNS: tuple[Column, ...] = (
+    Column("id", N_("case"), numeric=True),
+    Column("site", N_("site")),
+    Column("kind", N_("kind")),
+    Column("status", N_("status")),
+    Column("about", N_("about")),
+    Column("detail", N_("detail")),
+    Column("age_days", N_("days open"), numeric=True),
+    Column("resolution", N_("resolution")),
+    Column("action", N_("what to do")),
+)
+
+CASE_STATUS = {"open": N_("open"), "resolved": N_("resolved")}
+
+
+def case_row(case: Row) -> Row:
+    """A case as people read it."""
+    resolution = case.get("resolution")
+    resolved = ""
+    if resolution:
+        resolved = _("{action} by {by} on {at}: {reason}").format(
+            action=_(CASE_ACTIONS.get(resolution["action"], resolution["action"])),
+            by=resolution.get("by") or "esak",
+            at=local_time(resolution.get("at")),
+            reason=tr(resolution.get("reason")),
+        )
+    return {
+        "id": case["id"],
+        "site": case["site"],
+        "kind": _(CASE_KINDS.get(case["kind"], case["kind"])),
+        "status": _(CASE_STATUS.get(case["status"], case["status"])),
+        "about": case_about(case),
+        "detail": tr(case.get("detail")),
+        "age_days": case.get("age_days"),
+        "resolution": resolved,
+        "action": case.get("action") if case["status"] == "open" else "",
+    }

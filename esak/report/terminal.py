@@ -20,7 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from esak.i18n import N_, _, local_date, local_time, tr
-from esak.report.tables import FINDING_TABLES, ROLLOUT_COLUMNS, STATE_LABELS, VERDICTS
+from esak.report.tables import (
+    CASE_COLUMNS,
+    FINDING_TABLES,
+    ROLLOUT_COLUMNS,
+    STATE_LABELS,
+    VERDICTS,
+    case_row,
+)
 from esak.verify.rollout import blocker_text
 from esak.verify.site import finding_sentences
 
@@ -294,8 +301,8 @@ def ingest_summary(report: Any, to_stderr: bool = False) -> None:
 def _pages_line(p: dict[str, int]) -> str:
     return _(
         "pages: {input} in = {archived} archived + {cover} cover + {separator} separator "
-        "+ {blank} blank + {quarantined} set aside"
-    ).format(**p)
+        "+ {blank} blank + {quarantined} set aside + {discarded} discarded"
+    ).format(**{"discarded": 0, **p})
 
 
 def household_table(result: dict[str, Any]) -> None:
@@ -542,3 +549,32 @@ def keep_summary(result: Any) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def cases_table(cases: list[dict[str, Any]], to_stderr: bool = False) -> None:
+    """``esak clarify list``: the cases, oldest first."""
+    con = _console(to_stderr)
+    table = Table(title=_("Klärfälle, oldest first"))
+    for c in CASE_COLUMNS:
+        table.add_column(c.label, justify="right" if c.numeric else "left")
+    for case in cases:
+        row = case_row(case)
+        table.add_row(
+            *(escape(str(row[c.key] if row[c.key] is not None else "")) for c in CASE_COLUMNS)
+        )
+    con.print(table)
+    if not cases:
+        con.print(_("no Klärfall"))
+
+
+def clarified(result: Any) -> None:
+    """``esak clarify assign|close|reopen``: the case as it is now."""
+    case = case_row(result.case)
+    line = _("case {id} ({kind}, {about}): {status}").format(**case)
+    if case["resolution"]:
+        line += f" — {case['resolution']}"
+    err.print(line, markup=False, soft_wrap=True)
+    if result.document:
+        err.print(_("archived as {path}").format(path=result.document), markup=False)
+    for note in result.notes:
+        err.print(tr(note), markup=False, soft_wrap=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from esak.errors import ExitCode
 from esak.i18n import N_
+from esak.index.cases import open_case_counts
 from esak.index.db import Index
 from esak.profiles import Profile
 from esak.verify.fixity import Level
@@ -39,6 +40,8 @@ class SiteStatus:
     missing: int = 0
     #: households with archived documents that the expected list does not name
     unexpected: int = 0
+    #: Klärfälle not yet resolved (as of the last ingest or verify of the site)
+    open_cases: int = 0
     documents: int = 0
     pages_input: int = 0
     pages_archived: int = 0
@@ -65,6 +68,7 @@ class SiteStatus:
                 "missing": self.missing,
                 "unexpected": self.unexpected,
             },
+            "open_cases": self.open_cases,
             "documents": self.documents,
             "pages": {"input": self.pages_input, "archived": self.pages_archived},
             "files_set_aside": self.files_set_aside,
@@ -162,6 +166,9 @@ def rollout_status(
                 "ok": bool(row[4]),
                 "findings": json.loads(row[5]),
             }
+    for site, n in open_case_counts(index).items():
+        if site in sites:
+            sites[site].open_cases = n
     for s in sites.values():
         exp, arc = expected.get(s.key, set()), archived.get(s.key, set())
         # Counted as verify counts them: a household not on the list is not "archived".
@@ -222,6 +229,10 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
             N_("{n} input file(s) set aside"),
             "clear them up with the scanning service; `esak verify` gives the reasons",
             n=s.files_set_aside,
+        )
+    if s.open_cases:
+        block(
+            N_("{n} open Klärfall/Klärfälle"), f"esak clarify list --site {s.key}", n=s.open_cases
         )
     last = s.last_verification
     if last is None:

@@ -19,6 +19,17 @@ from esak.errors import ExitCode
 from esak.files import sha256_file
 from esak.i18n import N_
 from esak.index.audit import now, recorded_run
+from esak.index.cases import (
+    count_key,
+    delivery_key,
+    file_key,
+    list_cases,
+    missing_key,
+    pages_key,
+    resolved_keys,
+    sync_cases,
+    unexpected_key,
+)
 from esak.index.db import Index
 from esak.index.facts import (
     Scope,
@@ -33,10 +44,10 @@ from esak.index.facts import (
 )
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
-from esak.vocabulary import FileOutcome, PageOutcome
+from esak.vocabulary import ACCOUNTED, FileOutcome
 from esak.workspace import Workspace
 
-OUTCOMES = tuple(PageOutcome)
+OUTCOMES = ACCOUNTED
 
 
 @dataclass
@@ -65,6 +76,8 @@ class SiteReport:
     findings: list[str] = field(default_factory=list)
     #: SHA-256 of the site's documents and expected list in the index (facts.site_fingerprint)
     fingerprint: str = ""
+    #: Klärfälle that were resolved, with who, when and why ("Geklärt")
+    resolved_cases: list[dict[str, Any]] = field(default_factory=list)
     #: the site profile the report was made with, and its file's SHA-256
     profile_file: str = ""
     profile_sha256: str = ""
@@ -81,6 +94,15 @@ class SiteReport:
             or self.quarantined_files
             or self.quarantined_pages
         )
+
+    @property
+    def open_cases(self) -> int:
+        """Findings that block the sign-off: each is an open Klärfall (CONTRACT §8)."""
+        return (
+            len(self.missing) + len(self.unexpected) + len(self.missing_volumes)
+            + len(self.page_count_mismatches) + len(self.delivery_problems)
+            + len(self.quarantined_files) + len(self.quarantined_pages)
+        )  # fmt: skip
 
     @property
     def intact(self) -> bool:
@@ -131,6 +153,8 @@ class SiteReport:
             "duplicate_files": self.duplicate_files,
             "fixity": self.fixity.to_dict(),
             "findings": self.findings,
+            "open_cases": self.open_cases,
+            "resolved_cases": self.resolved_cases,
             "fingerprint": self.fingerprint,
             "profile": {"file": self.profile_file, "sha256": self.profile_sha256},
             "seconds": round(self.seconds, 2),
@@ -142,6 +166,7 @@ def verify_site(
 ) -> SiteReport:
     """Check one site and record the verification (and the run) in the index."""
     with recorded_run(index, "verify", profile.key, {"level": level.value}) as run:
+        sync_cases(index, profile.key, run.id)
         report = build_report(index, workspace, profile, level)
         _record(index, report, run.id)
         run.finish(report.exit_code)
@@ -180,6 +205,9 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
     batches, accounting_errors, pages = _accounting(index, site)
     accounting_errors += _document_errors(index, site)
 
+    # A finding whose Klärfall was resolved (assigned, closed, gone by itself) no longer
+    # stands between the site and its sign-off: it is listed under resolved_cases instead.
+    resolved = resolved_keys(index, site)
     report = SiteReport(
         site=site,
         site_name=profile.name,
@@ -187,24 +215,38 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         checked_at=now(),
         expected_households=len(expected),
         archived=archived,
-        missing=missing,
-        unexpected=unexpected,
-        missing_volumes=missing_volumes,
+        missing=[h for h in missing if missing_key(h) not in resolved],
+        unexpected=[h for h in unexpected if unexpected_key(h) not in resolved],
+        missing_volumes=[
+            m for m in missing_volumes if missing_key(m["household"], m["volume"]) not in resolved
+        ],
         pages=pages,
         batches=batches,
         accounting_errors=accounting_errors,
         page_count_mismatches=only(
-            page_count_mismatches(index, scope), "household", "volume", "declared", "found", "file"
+            [m for m in page_count_mismatches(index, scope) if count_key(m) not in resolved],
+            "household", "volume", "declared", "found", "file",
         ),
-        delivery_problems=delivery_problems(index, scope),
-        quarantined_files=files_with_outcome(index, scope, FileOutcome.QUARANTINED),
-        quarantined_pages=quarantined_pages(index, scope),
+        delivery_problems=only(
+            [p for p in delivery_problems(index, scope) if delivery_key(p) not in resolved],
+            "delivery", "file", "problem",
+        ),
+        quarantined_files=only(
+            [f for f in files_with_outcome(index, scope, FileOutcome.QUARANTINED)
+             if file_key(f) not in resolved],
+            "delivery", "file", "pages", "reason",
+        ),
+        quarantined_pages=only(
+            [q for q in quarantined_pages(index, scope) if pages_key(q) not in resolved],
+            "delivery", "file", "pages", "reason",
+        ),
         duplicate_files=only(
             files_with_outcome(index, scope, FileOutcome.DUPLICATE), "delivery", "file", "reason"
         ),
         documents=documents,
         fixity=check_fixity(index, workspace.archive_dir, site, level),
-    )
+        resolved_cases=[c.to_dict() for c in list_cases(index, site, "resolved")],
+    )  # fmt: skip
     report.findings = _findings(report)
     report.fingerprint = site_fingerprint(index, site)
     report.profile_file = profile.path.name
@@ -236,13 +278,15 @@ def _accounting(
     for file_id, delivery, relpath, outcome, page_count in index.db.execute(
         "SELECT f.id, d.path, f.relpath, f.outcome, f.page_count FROM input_files f "
         "JOIN deliveries d ON d.id = f.delivery_id "
-        "WHERE f.site = ? AND f.outcome IN ('ingested', 'quarantined') ORDER BY d.path, f.relpath",
+        "WHERE f.site = ? AND f.outcome IN ('ingested', 'quarantined', 'discarded') "
+        "ORDER BY d.path, f.relpath",
         [site],
     ):
-        if outcome == "quarantined":
-            # Set aside whole: its pages (where the file could be counted) are set aside.
+        if outcome != FileOutcome.INGESTED:
+            # Set aside whole (or given up after that): its pages, where the file could be
+            # counted, are set aside (or discarded).
             totals["input"] += page_count or 0
-            totals["quarantined"] += page_count or 0
+            totals[outcome] += page_count or 0
             continue
         c = counts.get(file_id, Counter())
         row: dict[str, Any] = {"delivery": delivery, "file": relpath, "input": page_count}

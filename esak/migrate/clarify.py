@@ -1,0 +1,172 @@
+"""``esak clarify``: a person resolves a Klärfall, with a name and a reason.
+
+- ``assign``: pages set aside become a document of the named household — OCR'd into PDF/A
+  from the delivery as ingest does it (:mod:`esak.migrate.keep`'s build and commit, with its
+  journal, so a kill -9 leaves nothing half-done) — and the case is resolved in the same
+  transaction;
+- ``close``: anything else; pages or a file set aside become ``discarded`` (still counted in
+  the page accounting), a missing household is waived, an unexpected one accepted, a manifest
+  gap or a page-count difference acknowledged;
+- ``reopen``: a closed case is open again (discarded pages are set aside again).
+
+Each is a run in the audit log and an event of the case; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from esak.errors import ProblemsError, UsageError
+from esak.index import cases as case_rows
+from esak.index import keeps
+from esak.index.audit import recorded_run
+from esak.index.cases import Case, get_case
+from esak.index.db import Index
+from esak.migrate.keep import Target, build_documents, commit_documents, recover_keep
+from esak.profiles import load_profile
+from esak.vocabulary import CaseKind, CaseStatus, PageOutcome
+from esak.workspace import Workspace
+
+#: The reason on a page that came into a household's file by a resolved Klärfall.
+ASSIGNED_REASON = "assigned after clarification"
+
+
+@dataclass
+class ClarifyResult:
+    case: dict[str, Any]
+    run_id: int
+    document: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"case": self.case, "run_id": self.run_id, "document": self.document,
+                "notes": self.notes}  # fmt: skip
+
+
+def case_list(workspace: Workspace, site: str | None, status: str) -> list[dict[str, Any]]:
+    """The cases as JSON-able rows (CONTRACT §8), oldest first; synced with the findings
+    first when the workspace may be written."""
+    if site is not None:
+        load_profile(site)  # an unknown site is an error, not an empty list
+    with Index.open_existing(workspace.index_path) as index:
+        return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
+
+
+def _who(by: str, reason: str) -> tuple[str, str]:
+    by, reason = (by or "").strip(), (reason or "").strip()
+    if not by:
+        raise UsageError("say who resolves the case: --by NAME", "esak clarify --help")
+    if not reason:
+        raise UsageError("say why: --reason TEXT", "esak clarify --help")
+    return by, reason
+
+
+def _open_case(index: Index, case_id: int) -> Case:
+    case = get_case(index, case_id)
+    if case.status != CaseStatus.OPEN:
+        last = case.resolution or {}
+        raise UsageError(
+            f"case {case_id} is already resolved ({last.get('action')} by {last.get('by')} "
+            f"on {last.get('at')})",
+            f"to change it, reopen it first: esak clarify reopen {case_id} --by NAME --reason TEXT",
+        )
+    return case
+
+
+def assign_case(
+    workspace: Workspace,
+    case_id: int,
+    household: str,
+    *,
+    volume: int = 1,
+    doc_type: str | None = None,
+    by: str,
+    reason: str,
+) -> ClarifyResult:
+    """The pages of a ``pages`` case become one new document of ``household``."""
+    by, reason = _who(by, reason)
+    if volume < 1:
+        raise UsageError(f"volume {volume} is not a volume", "volumes count from 1: --volume 1")
+    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+        notes = recover_keep(workspace, index)
+        case = _open_case(index, case_id)
+        if case.kind != CaseKind.PAGES:
+            raise UsageError(
+                f"case {case_id} is about {case.kind.replace('_', ' ')}: only pages set aside "
+                "can be assigned to a household",
+                f"close it instead: esak clarify close {case_id} --by NAME --reason TEXT",
+            )
+        profile = load_profile(case.site)
+        if not profile.is_household(household):
+            raise UsageError(
+                f"{household!r} is not a household number of {profile.name}",
+                f"give the number as printed on the file (pattern {profile.household_pattern})",
+            )
+        assert case.file_id is not None and case.first_page and case.last_page
+        pages = list(range(case.first_page - 1, case.last_page))
+        states = [keeps.page_state(index, case.file_id, p).outcome for p in pages]
+        if any(state != PageOutcome.QUARANTINED for state in states):
+            raise ProblemsError(
+                f"the pages of case {case_id} are no longer all set aside ({', '.join(states)})",
+                "esak clarify list --status all shows what happened to them",
+            )
+        options = {"case": case_id, "household": household, "volume": volume,
+                   "type": doc_type, "by": by, "reason": reason}  # fmt: skip
+        with recorded_run(index, "clarify assign", case.site, options) as record:
+            source = keeps.input_file(index, case.file_id)
+            target = Target(household, volume, None, None, pages, kept=list(pages),
+                             doc_type=doc_type)  # fmt: skip
+
+            def resolve(db: Any, targets: list[Target]) -> None:
+                case_rows.resolve(
+                    db, case, "assign", by, reason, record.id, household=household,
+                    volume=volume, doc_type=doc_type, document_id=targets[0].document_id,
+                )  # fmt: skip
+
+            work = workspace.tmp_dir / f"keep-{record.id}"
+            try:
+                build_documents(workspace, profile, source, [target], work)
+                commit_documents(
+                    workspace, index, case.site, source, [target], record.id, work,
+                    reason=f"{ASSIGNED_REASON} (case {case_id})",
+                    from_outcome=PageOutcome.QUARANTINED, within=resolve,
+                )  # fmt: skip
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            return ClarifyResult(get_case(index, case_id).to_dict(), record.id, target.path, notes)
+
+
+def close_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> ClarifyResult:
+    """Resolve a case without a new document; pages or a file set aside become discarded."""
+    by, reason = _who(by, reason)
+    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+        case = _open_case(index, case_id)
+        options = {"case": case_id, "by": by, "reason": reason}
+        with recorded_run(index, "clarify close", case.site, options) as record:
+            with index.transaction() as db:
+                case_rows.discard_pages(db, case)
+                case_rows.resolve(db, case, "close", by, reason, record.id)
+            return ClarifyResult(get_case(index, case_id).to_dict(), record.id)
+
+
+def reopen_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> ClarifyResult:
+    """Open a resolved case again: discarded pages are set aside again."""
+    by, reason = _who(by, reason)
+    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+        case = get_case(index, case_id)
+        if case.status == CaseStatus.OPEN:
+            raise UsageError(f"case {case_id} is open", "esak clarify list shows it")
+        if case.resolution and case.resolution["action"] == "assign":
+            raise ProblemsError(
+                f"the pages of case {case_id} are archived in {case.resolution['household']}'s "
+                "file: reopening would leave them in two places",
+                "withdraw the delivery (esak withdraw) if they must come out again",
+            )
+        options = {"case": case_id, "by": by, "reason": reason}
+        with recorded_run(index, "clarify reopen", case.site, options) as record:
+            with index.transaction() as db:
+                case_rows.discard_pages(db, case, back=True)
+                case_rows.reopen(db, case, by, reason, record.id)
+            return ClarifyResult(get_case(index, case_id).to_dict(), record.id)

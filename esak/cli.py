@@ -213,12 +213,45 @@ def expected_import(app: App, site: str, file: Path, replace: bool, as_json: boo
 
     profile = load_profile(site)
     workspace = app.workspace.ensure()
-    with Index.open(workspace.index_path) as index:
+    with Index.open(workspace.index_path, workspace.access) as index:
         result = import_expected(index, profile.key, file, profile.is_household, replace=replace)
     if as_json:
         _emit_json(result.to_dict())
     render.expected_import_summary(result, to_stderr=as_json)
     sys.exit(int(result.exit_code))
+
+
+# --- workspace ------------------------------------------------------------------------------
+
+
+@cli.group("workspace")
+def workspace_group() -> None:
+    """The workspace itself: who may read it."""
+
+
+@workspace_group.command("share")
+@click.option("--group", metavar="GROUP", default=None, help="The group that may read.")
+@click.option("--private", is_flag=True, help="Owner-only again (the default).")
+@json_option
+@click.pass_obj
+@handle_errors
+def workspace_share(app: App, group: str | None, private: bool, as_json: bool) -> None:
+    """Let a group read the workspace (verify, show, rollout, coversheets, blanks), or not.
+
+    With --group, the index and the archive become 0640 and their folders 2750 with that
+    group, now and for everything written later; only the owner writes. --private makes
+    everything owner-only again. Run it as the workspace's owner.
+
+    Example: esak workspace share --group esak-lesen
+    """
+    from esak.errors import UsageError
+
+    if bool(group) == private:
+        raise UsageError("name the group with --group GROUP, or use --private")
+    result = app.workspace.share(None if private else group)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.share_summary(result, to_stderr=as_json)
 
 
 # --- ingest and show ------------------------------------------------------------------------
@@ -303,7 +336,7 @@ def show(app: App, household: str, as_json: bool) -> None:
     from esak.index.db import Index
     from esak.index.records import household_documents
 
-    with Index.open(app.workspace.ensure().index_path) as index:
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
         result = household_documents(index, household, app.workspace.archive_dir)
     if as_json:
         _emit_json(result)
@@ -435,6 +468,7 @@ def verify(
         lambda: site_report_html(result.reports[0]),
         lambda to_stderr: render.verify_reports(result.reports, to_stderr=to_stderr),
     )
+    render.notes(result.notes)
     sys.exit(int(result.exit_code))
 
 
@@ -557,7 +591,7 @@ def blanks(
     if output is None and not as_json:
         raise UsageError("name the review sheet to write with -o FILE.pdf (or use --json)")
     profile = load_profile(site)
-    with Index.open_existing(ctx.obj.workspace.index_path) as index:
+    with Index.open_readonly(ctx.obj.workspace.existing().index_path) as index:
         review = review_blanks(index, profile, delivery=delivery, output=output)
     if as_json:
         _emit_json(review.to_dict())
@@ -654,7 +688,7 @@ def coversheets(
     from esak.profiles import load_profile
 
     profile = load_profile(site)
-    with Index.open_existing(app.workspace.index_path) as index:
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
         result = write_coversheets(
             index, profile, output, households=list(households) or None,
             symbology={"code128": "Code128", "qr": "QR", "datamatrix": "DataMatrix"}[

@@ -396,3 +396,22 @@ def keep_summary(result: Any) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def notes(lines: list[str]) -> None:
+    """Things worth knowing that are not problems (e.g. a verification not recorded)."""
+    for line in lines:
+        err.print(f"note: {line}", markup=False, soft_wrap=True)
+
+
+def share_summary(result: Any, to_stderr: bool = False) -> None:
+    """``workspace share``: who may read the workspace now, and how many files changed."""
+    d = result.to_dict()
+    who = f"its owner and the group {d['read_group']}" if d["read_group"] else "its owner only"
+    _console(to_stderr).print(
+        f"workspace {d['workspace']} is now readable by {who}: files {d['file_mode']}, "
+        f"folders {d['dir_mode']} ({d['files']} file(s), {d['folders']} folder(s) set; "
+        "scratch space tmp/ stays owner-only)",
+        markup=False,
+        soft_wrap=True,
+    )

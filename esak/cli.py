@@ -188,6 +188,14 @@ def expected() -> None:
     """Expected lists (Soll-Listen): the households a site must deliver."""
 
 
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Do it although the list looks wrong for the site or households with archived "
+    "documents would be removed (each is reported).",
+)
+
+
 @expected.command("import")
 @site_option()
 @click.argument("file", type=click.Path(path_type=Path))
@@ -196,28 +204,108 @@ def expected() -> None:
     is_flag=True,
     help="Remove households of the site that are not in this list (default: only add/update).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what the import would add, update and remove; change nothing.",
+)
+@force_option
 @json_option
 @click.pass_obj
 @handle_errors
-def expected_import(app: App, site: str, file: Path, replace: bool, as_json: bool) -> None:
+def expected_import(
+    app: App, site: str, file: Path, replace: bool, dry_run: bool, force: bool, as_json: bool
+) -> None:
     """Import a site's expected list (CSV with a household or BG-Nummer column).
 
     UTF-8 (with or without BOM) or Windows-1252; ';' or ','. Bad rows are reported by line
-    number; the others are imported. Importing the same list again changes nothing.
+    number; the others are imported. Importing the same list again changes nothing; a
+    column the list lacks (name, status, volumes) leaves that field as it was. Refused
+    without --force: a list whose numbers mostly do not fit the site or are expected at
+    another site, and a --replace that would remove households with archived documents.
 
-    Example: esak expected import --site borken soll_borken.csv
+    Example: esak expected import --site borken soll_borken.csv --replace --dry-run
     """
     from esak.index.db import Index
     from esak.index.expected import import_expected
     from esak.profiles import load_profile
 
     profile = load_profile(site)
-    workspace = app.workspace.ensure()
-    with Index.open(workspace.index_path, workspace.access) as index:
-        result = import_expected(index, profile.key, file, profile.is_household, replace=replace)
+    if dry_run:
+        index = Index.open_readonly(app.workspace.existing().index_path)
+    else:
+        workspace = app.workspace.ensure()
+        index = Index.open(workspace.index_path, workspace.access)
+    with index:
+        result = import_expected(
+            index, profile.key, file, profile.is_household, replace=replace, force=force,
+            dry_run=dry_run,
+        )  # fmt: skip
     if as_json:
         _emit_json(result.to_dict())
-    render.expected_import_summary(result, to_stderr=as_json)
+    if dry_run:
+        render.expected_dry_run(result, to_stderr=as_json)
+    else:
+        render.expected_import_summary(result, to_stderr=as_json)
+    render.notes([f"--force: {what}" for what in result.forced])
+    sys.exit(int(result.exit_code))
+
+
+@expected.command("list")
+@site_option()
+@json_option
+@click.pass_obj
+@handle_errors
+def expected_list(app: App, site: str, as_json: bool) -> None:
+    """List a site's expected households: volumes, status, archived documents, source line.
+
+    Names are never shown.
+
+    Example: esak expected list --site borken --json
+    """
+    from esak.index.db import Index
+    from esak.index.expected import list_expected
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
+        result = list_expected(index, profile.key)
+    if as_json:
+        _emit_json(result)
+    else:
+        render.expected_table(result)
+
+
+@expected.command("remove")
+@site_option()
+@click.argument("households", nargs=-1, required=True, metavar="HOUSEHOLD...")
+@force_option
+@json_option
+@click.pass_obj
+@handle_errors
+def expected_remove(
+    app: App, site: str, households: tuple[str, ...], force: bool, as_json: bool
+) -> None:
+    """Take households off a site's expected list.
+
+    Refused without --force for a household that already has archived documents (they
+    stay archived either way). Exit 1 when a named household was not on the list.
+
+    Example: esak expected remove --site borken 95401BG0000101
+    """
+    from esak.index.db import Index
+    from esak.index.expected import remove_expected
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    app.workspace.existing().check_writable()
+    with Index.open_existing(app.workspace.index_path, app.workspace.access) as index:
+        result = remove_expected(
+            index, profile.key, list(households), profile.is_household, force=force
+        )
+    if as_json:
+        _emit_json(result.to_dict())
+    render.expected_removal_summary(result, to_stderr=as_json)
     sys.exit(int(result.exit_code))
 
 

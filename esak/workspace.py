@@ -201,7 +201,7 @@ class Workspace:
             )
         else:
             remedy = (
-                "run writing commands (ingest, expected import, blanks keep, "
+                "run writing commands (ingest, expected import, expected remove, blanks keep, "
                 f"workspace share) as the workspace's owner ({owner}); a member of its read "
                 f"group may only read: {_READ_ONLY_COMMANDS}"
             )

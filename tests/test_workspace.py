@@ -37,6 +37,7 @@ READ_ONLY = {
     "rollout plan": ["rollout", "plan"],
     "coversheets": ["coversheets", "--site", "borken", "-o", "{out}/sheets.pdf"],
     "blanks": ["blanks", "--site", "borken"],
+    "expected list": ["expected", "list", "--site", "borken"],
 }
 
 
@@ -119,6 +120,8 @@ def test_an_empty_folder_is_an_empty_workspace_and_stays_empty(tmp_path):
     assert esak(empty, "blanks", "--site", "borken", "--json").exit_code == ExitCode.OK
     sheets = esak(empty, "coversheets", "--site", "borken", "-o", str(tmp_path / "s.pdf"))
     assert sheets.exit_code == ExitCode.INPUT  # no expected list
+    listed = esak(empty, "expected", "list", "--site", "borken", "--json")
+    assert json.loads(listed.stdout) == {"site": "borken", "total": 0, "households": []}
     assert list(empty.iterdir()) == []
 
 
@@ -241,6 +244,8 @@ def test_share_brings_existing_files_to_the_group_and_a_member_can_read(
     assert borken["state"] == "verified"  # the owner's verification, not the member's
     history = esak_as(member, ws.root, "verify", "--history", "--json")
     assert len(json.loads(history.stdout)["verifications"]) == 1
+    listed = esak_as(member, ws.root, "expected", "list", "--site", "borken", "--json")
+    assert json.loads(listed.stdout)["total"] == 3
     assert snapshot(ws.root) == before  # the member changed nothing
 
 
@@ -257,6 +262,7 @@ def test_a_member_cannot_write(open_tmp, member, read_group):
     attempts = {
         "ingest": ["ingest", "--site", "borken", str(delivery)],
         "expected import": ["expected", "import", "--site", "borken", str(soll)],
+        "expected remove": ["expected", "remove", "--site", "borken", "95401BG0000001"],
         "blanks keep": ["blanks", "keep", "--site", "borken", "--file", "x.pdf", "--page", "1"],
         "workspace share": ["workspace", "share", "--private"],
     }
@@ -287,10 +293,9 @@ def test_what_the_owner_writes_after_sharing_is_group_readable(open_tmp, member,
     for suffix in ("", "-wal", "-shm"):
         info = Path(f"{ws.index_path}{suffix}").stat()
         assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o640, read_group), suffix
-    rollout = esak_as(member, ws.root, "rollout", "status", "--json")
-    assert rollout.returncode in (ExitCode.OK, ExitCode.PROBLEMS), rollout.stderr
-    borken = next(s for s in json.loads(rollout.stdout)["sites"] if s["site"] == "borken")
-    assert borken["households"]["expected"] == 4
+    listed = esak_as(member, ws.root, "expected", "list", "--site", "borken", "--json")
+    assert listed.returncode == ExitCode.OK, listed.stderr
+    assert json.loads(listed.stdout)["total"] == 4
     # New archive files (as ingest and blanks keep move them in from tmp/, 0600 there).
     built = ws.tmp_dir / "doc.pdf"
     built.write_bytes(b"%PDF")

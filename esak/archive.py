@@ -17,7 +17,7 @@ from pathlib import Path
 
 from esak.index.db import Index
 from esak.index.records import document_sha256
-from esak.workspace import Workspace
+from esak.workspace import PRIVATE, Access, Workspace
 
 JOURNAL = "commit.journal"
 
@@ -52,10 +52,13 @@ def clear_journal(workspace: Workspace) -> None:
     journal_path(workspace).unlink(missing_ok=True)
 
 
-def move_in(moves: list[tuple[str, Path]]) -> None:
-    """The finished PDFs renamed into the archive (the journal names them already)."""
+def move_in(moves: list[tuple[str, Path]], access: Access = PRIVATE) -> None:
+    """The finished PDFs renamed into the archive (the journal names them already), with the
+    workspace's mode: written owner-only in scratch space, readable by its read group here."""
     for source, target in moves:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        access.make_dirs(target.parent)
+        if access.shared:
+            access.apply(Path(source))
         os.replace(source, target)
 
 

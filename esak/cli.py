@@ -293,6 +293,14 @@ def expected() -> None:
     """Expected lists (Soll-Listen): the households a site must deliver."""
 
 
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Do it although the list looks wrong for the site or households with archived "
+    "documents would be removed (each is reported).",
+)
+
+
 @expected.command("import")
 @site_option()
 @click.argument("file", type=click.Path(path_type=Path))
@@ -301,30 +309,143 @@ def expected() -> None:
     is_flag=True,
     help="Remove households of the site that are not in this list (default: only add/update).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what the import would add, update and remove; change nothing.",
+)
+@force_option
 @json_option
 @workspace_option
 @click.pass_obj
 @handle_errors
-def expected_import(app: App, site: str, file: Path, replace: bool, as_json: bool) -> None:
+def expected_import(
+    app: App, site: str, file: Path, replace: bool, dry_run: bool, force: bool, as_json: bool
+) -> None:
     """Import a site's expected list (CSV with a household or BG-Nummer column).
 
     UTF-8 (with or without BOM) or Windows-1252; ';' or ','. Bad rows are reported by line
-    number; the others are imported. Importing the same list again changes nothing.
+    number; the others are imported. Importing the same list again changes nothing; a
+    column the list lacks (name, status, volumes) leaves that field as it was. Refused
+    without --force: a list whose numbers mostly do not fit the site or are expected at
+    another site, and a --replace that would remove households with archived documents.
 
-    Example: esak expected import --site borken soll_borken.csv
+    Example: esak expected import --site borken soll_borken.csv --replace --dry-run
     """
     from esak.index.db import Index
     from esak.index.expected import import_expected
     from esak.profiles import load_profile
 
     profile = load_profile(site)
-    workspace = app.workspace.ensure()
-    with Index.open(workspace.index_path) as index:
-        result = import_expected(index, profile.key, file, profile.is_household, replace=replace)
+    if dry_run:
+        index = Index.open_readonly(app.workspace.existing().index_path)
+    else:
+        workspace = app.workspace.ensure()
+        index = Index.open(workspace.index_path, workspace.access)
+    with index:
+        result = import_expected(
+            index, profile.key, file, profile.is_household, replace=replace, force=force,
+            dry_run=dry_run,
+        )  # fmt: skip
     if as_json:
         _emit_json(result.to_dict())
-    render.expected_import_summary(result, to_stderr=as_json)
+    if dry_run:
+        render.expected_dry_run(result, to_stderr=as_json)
+    else:
+        render.expected_import_summary(result, to_stderr=as_json)
+    render.notes([f"--force: {what}" for what in result.forced])
     sys.exit(int(result.exit_code))
+
+
+@expected.command("list")
+@site_option()
+@json_option
+@click.pass_obj
+@handle_errors
+def expected_list(app: App, site: str, as_json: bool) -> None:
+    """List a site's expected households: volumes, status, archived documents, source line.
+
+    Names are never shown.
+
+    Example: esak expected list --site borken --json
+    """
+    from esak.index.db import Index
+    from esak.index.expected import list_expected
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
+        result = list_expected(index, profile.key)
+    if as_json:
+        _emit_json(result)
+    else:
+        render.expected_table(result)
+
+
+@expected.command("remove")
+@site_option()
+@click.argument("households", nargs=-1, required=True, metavar="HOUSEHOLD...")
+@force_option
+@json_option
+@click.pass_obj
+@handle_errors
+def expected_remove(
+    app: App, site: str, households: tuple[str, ...], force: bool, as_json: bool
+) -> None:
+    """Take households off a site's expected list.
+
+    Refused without --force for a household that already has archived documents (they
+    stay archived either way). Exit 1 when a named household was not on the list.
+
+    Example: esak expected remove --site borken 95401BG0000101
+    """
+    from esak.index.db import Index
+    from esak.index.expected import remove_expected
+    from esak.profiles import load_profile
+
+    profile = load_profile(site)
+    app.workspace.existing().check_writable()
+    with Index.open_existing(app.workspace.index_path, app.workspace.access) as index:
+        result = remove_expected(
+            index, profile.key, list(households), profile.is_household, force=force
+        )
+    if as_json:
+        _emit_json(result.to_dict())
+    render.expected_removal_summary(result, to_stderr=as_json)
+    sys.exit(int(result.exit_code))
+
+
+# --- workspace ------------------------------------------------------------------------------
+
+
+@cli.group("workspace")
+def workspace_group() -> None:
+    """The workspace itself: who may read it."""
+
+
+@workspace_group.command("share")
+@click.option("--group", metavar="GROUP", default=None, help="The group that may read.")
+@click.option("--private", is_flag=True, help="Owner-only again (the default).")
+@json_option
+@click.pass_obj
+@handle_errors
+def workspace_share(app: App, group: str | None, private: bool, as_json: bool) -> None:
+    """Let a group read the workspace (verify, show, rollout, coversheets, blanks), or not.
+
+    With --group, the index and the archive become 0640 and their folders 2750 with that
+    group, now and for everything written later; only the owner writes. --private makes
+    everything owner-only again. Run it as the workspace's owner.
+
+    Example: esak workspace share --group esak-lesen
+    """
+    from esak.errors import UsageError
+
+    if bool(group) == private:
+        raise UsageError("name the group with --group GROUP, or use --private")
+    result = app.workspace.share(None if private else group)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.share_summary(result, to_stderr=as_json)
 
 
 # --- ingest and show ------------------------------------------------------------------------
@@ -432,7 +553,7 @@ def show(app: App, household: str, as_json: bool) -> None:
     from esak.index.db import Index
     from esak.index.records import household_documents
 
-    with Index.open(app.workspace.ensure().index_path) as index:
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
         result = household_documents(index, household, app.workspace.archive_dir)
     if as_json:
         _emit_json(result)
@@ -565,6 +686,7 @@ def verify(
         lambda: site_report_html(result.reports[0]),
         lambda to_stderr: render.verify_reports(result.reports, to_stderr=to_stderr),
     )
+    render.notes(result.notes)
     sys.exit(int(result.exit_code))
 
 
@@ -820,7 +942,7 @@ def blanks(
     if output is None and not as_json:
         raise UsageError("name the review sheet to write with -o FILE.pdf (or use --json)")
     profile = load_profile(site)
-    with Index.open_existing(ctx.obj.workspace.index_path) as index:
+    with Index.open_readonly(ctx.obj.workspace.existing().index_path) as index:
         review = review_blanks(index, profile, delivery=delivery, output=output)
     if as_json:
         _emit_json(review.to_dict())
@@ -919,7 +1041,7 @@ def coversheets(
     from esak.profiles import load_profile
 
     profile = load_profile(site)
-    with Index.open_existing(app.workspace.index_path) as index:
+    with Index.open_readonly(app.workspace.existing().index_path) as index:
         result = write_coversheets(
             index, profile, output, households=list(households) or None,
             symbology={"code128": "Code128", "qr": "QR", "datamatrix": "DataMatrix"}[

@@ -53,7 +53,7 @@ _SCHEMA: dict[str, dict[str, bool]] = {
         "departments": True,
         "language": False,
     },
-    "households": {"pattern": True},
+    "households": {"pattern": True, "agency_code": False},
     "scan": {"ocr_languages": True, "blank_pages": True},
 }
 
@@ -75,6 +75,8 @@ class Profile:
     path: Path
     #: the language of this site's reports ("de", "en"); None: German unless chosen otherwise
     language: str | None = None
+    #: The agency code every household number of this site begins with (None: not pinned).
+    agency_code: str | None = None
     _household_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +105,8 @@ class Profile:
             return False
         if text.upper() in _WINDOWS_DEVICE_NAMES:
             return False
+        if self.agency_code is not None and not text.startswith(self.agency_code):
+            return False
         return self._household_re.fullmatch(text) is not None
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +120,7 @@ class Profile:
             "rollout_order": self.rollout_order,
             "departments": list(self.departments),
             "household_pattern": self.household_pattern,
+            "agency_code": self.agency_code,
             "ocr_languages": list(self.ocr_languages),
             "blank_pages": self.blank_pages,
             "language": self.language,
@@ -298,6 +303,7 @@ def _load_file(path: Path) -> Profile:
     order = _rollout_order(site, problems)
     departments = _departments(site, problems)
     pattern = _household_pattern(households, problems)
+    agency_code = _agency_code(households, problems)
     languages = _ocr_languages(scan, problems)
     blank_pages = _choice(scan, "scan", "blank_pages", BLANK_PAGE_POLICIES, problems)
     language = _choice(site, "site", "language", LANGUAGES, problems)
@@ -316,6 +322,7 @@ def _load_file(path: Path) -> Profile:
         blank_pages=blank_pages or "",
         path=path,
         language=language,
+        agency_code=agency_code,
     )
 
 
@@ -506,6 +513,25 @@ def _household_pattern(households: dict[str, Any], problems: _Problems) -> str |
         )
         return None
     return pattern
+
+
+def _agency_code(households: dict[str, Any], problems: _Problems) -> str | None:
+    """The optional agency code: ASCII letters and digits that begin every household number.
+
+    Pinning it tells one site's numbers from another's where the pattern alone cannot
+    (the default pattern accepts any five-digit agency).
+    """
+    code = _string(households, "households", "agency_code", problems)
+    if code is None:
+        return None
+    if not (code.isascii() and code.isalnum()):
+        problems.add(
+            f'[households] agency_code {code!r} must be ASCII letters and digits, e.g. "95401"',
+            "households",
+            "agency_code",
+        )
+        return None
+    return code
 
 
 def _escaped_last(pattern: str) -> bool:

@@ -77,6 +77,45 @@ def as_unprivileged(argv: Sequence[str], **kwargs) -> subprocess.CompletedProces
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
 
 
+#: The group of the read-only role in tests; created (as a system group) when absent.
+READ_GROUP = "esak-test-read"
+TREE = Path(__file__).resolve().parent.parent
+
+
+def as_user(
+    argv: Sequence[str], uid: int, gid: int, groups: Sequence[int] = (), **kwargs
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` as ``uid``/``gid`` with exactly the supplementary ``groups`` (setpriv;
+    root only). Imports esak from this tree, whoever runs it."""
+    env = dict(kwargs.pop("env", os.environ))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TREE), env.get("PYTHONPATH")]))
+    argv = [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        *argv,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def read_group() -> int:
+    """The gid of :data:`READ_GROUP`, created if absent. Needs root, as CI runs: tests of a
+    second user are about permissions, which root alone can set up for another user."""
+    import grp
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run commands as a second user and group")
+    try:
+        return grp.getgrnam(READ_GROUP).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", READ_GROUP], check=True)
+        return grp.getgrnam(READ_GROUP).gr_gid
+
+
 @pytest.fixture
 def open_tmp():
     """A temporary folder that an unprivileged user may enter (pytest's own is root-only)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -9,16 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from esak.errors import ExitCode, InputError
+from esak.cli import cli
+from esak.errors import ExitCode, InputError, ProblemsError, UsageError
 from esak.index.db import Index
 from esak.index.expected import (
     ExpectedRow,
     ParsedList,
     expected_households,
     import_expected,
+    list_expected,
     parse_expected_csv,
+    remove_expected,
 )
+from esak.profiles import load_profile
+from esak.synthetic.index import Shape, populate
 
 H1 = "95401BG0000101"
 H2 = "95401BG0000102"
@@ -373,7 +380,12 @@ def test_to_dict_shape_without_names(tmp_path: Path, index: Index) -> None:
         "removed",
         "rejected",
         "total_expected",
+        "dry_run",
+        "changes",
+        "forced",
     }
+    assert data["dry_run"] is False and data["forced"] == []
+    assert data["changes"] == {"added": [H1, H2, H3], "updated": [], "removed": []}
     assert data["rejected"] == [{"line": 5, "reason": data["rejected"][0]["reason"]}]
     assert not result.ok
     assert data["rows_read"] == 4
@@ -490,3 +502,258 @@ def test_expected_households_sorted(tmp_path: Path, index: Index) -> None:
     )
     assert expected_households(index, "borken") == [H1, H2, H3]
     assert expected_households(index, "rhede") == []
+
+
+# --- lists that are easy to get wrong (refusals, --force, --dry-run) --------------------------
+
+A1, A2 = "95401BG0000001", "95401BG0000002"  # archived by populate()
+TINY = Shape(households=2, documents_per_household=1, pages_per_document=1,
+             blank_per_document=0, households_per_batch=2)  # fmt: skip
+
+
+def archived_index(index: Index) -> None:
+    """Borken expects A1 and A2, both with an archived document, and H1 without one."""
+    populate(index, None, "borken", TINY)
+    index.db["expected"].insert(
+        {"site": "borken", "household": H1, "status": "aktiv", "volumes": 2,
+         "name": "Müller", "source_file": "x.csv", "source_line": 4, "imported_at": "t"}
+    )  # fmt: skip
+
+
+def everything(index: Index, runs: bool = True) -> dict[str, list]:
+    """Every row of the tables an import may touch, to prove nothing changed (``runs``: the
+    audit log too, which records a refused run)."""
+    tables = ("expected", "expected_imports", "runs")[: 3 if runs else 2]
+    return {
+        table: list(index.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall())
+        for table in tables
+    }
+
+
+def test_a_list_that_mostly_does_not_fit_the_pattern_is_refused(tmp_path, index) -> None:
+    text = f"household\n{H1}\n95417-0000102\n95417-0000103\n"
+    before = everything(index, runs=False)
+    with pytest.raises(InputError) as refused:
+        import_expected(index, "borken", write(tmp_path, text), is_household)
+    assert refused.value.exit_code == ExitCode.INPUT
+    assert "2 of 3 rows hold no household number of site 'borken'" in refused.value.message
+    assert "--force" in refused.value.remedy
+    assert everything(index, runs=False) == before
+    forced = import_expected(index, "borken", write(tmp_path, text), is_household, force=True)
+    assert expected_households(index, "borken") == [H1]
+    assert forced.forced and "2 of 3 rows" in forced.forced[0]
+    assert forced.exit_code == ExitCode.PROBLEMS  # the two rows are still rejected
+
+
+def test_half_the_rows_not_fitting_is_not_refused(tmp_path, index) -> None:
+    text = f"household\n{H1}\n95417-0000102\n"
+    result = import_expected(index, "borken", write(tmp_path, text), is_household)
+    assert (result.added, len(result.rejected), result.forced) == (1, 1, [])
+
+
+def test_the_agency_code_of_the_profile_decides_what_fits(tmp_path, index) -> None:
+    borken = dataclasses.replace(load_profile("borken"), agency_code="95401")
+    rhede_list = write(tmp_path, "household\n95417BG0000001\n95417BG0000002\n95401BG0000003\n")
+    with pytest.raises(InputError, match="2 of 3 rows"):
+        import_expected(index, "borken", rhede_list, borken.is_household)
+    # Without a pinned code the default pattern takes any agency.
+    result = import_expected(index, "borken", rhede_list, load_profile("borken").is_household)
+    assert result.added == 3
+
+
+def test_a_list_mostly_expected_at_another_site_is_refused(tmp_path, index) -> None:
+    rhede = write(tmp_path, f"household\n{H1}\n{H2}\n{H3}\n", name="rhede.csv")
+    import_expected(index, "rhede", rhede, is_household)
+    before = everything(index, runs=False)
+    with pytest.raises(InputError) as refused:
+        import_expected(index, "borken", rhede, is_household)
+    message, remedy = refused.value.message, refused.value.remedy
+    assert "3 of the 3 households of this list are already expected at another site" in message
+    assert "rhede (3)" in message
+    assert "is it the list of rhede?" in remedy and "--force" in remedy
+    assert everything(index, runs=False) == before
+    # Half of them elsewhere is a list with some movers, not another site's list.
+    half = write(tmp_path, f"household\n{H1}\n{H4}\n", name="half.csv")
+    assert import_expected(index, "borken", half, is_household).added == 2
+    forced = import_expected(index, "borken", rhede, is_household, force=True)
+    assert forced.added == 2 and "rhede (3)" in forced.forced[0]
+    assert expected_households(index, "rhede") == [H1, H2, H3]  # the other site untouched
+
+
+def test_replace_never_silently_drops_an_archived_household(tmp_path, index) -> None:
+    archived_index(index)
+    only_h1 = write(tmp_path, f"household\n{H1}\n")
+    before = everything(index, runs=False)
+    with pytest.raises(ProblemsError) as refused:
+        import_expected(index, "borken", only_h1, is_household, replace=True)
+    assert refused.value.exit_code == ExitCode.PROBLEMS
+    assert f"2 household(s) of site 'borken' that already have archived documents: {A1}, {A2}" in (
+        refused.value.message
+    )
+    assert "--force" in refused.value.remedy
+    assert everything(index, runs=False) == before  # the refusal is only logged
+    # A list that keeps them may drop the others.
+    keeps = write(tmp_path, f"household\n{A1}\n{A2}\n", name="keeps.csv")
+    assert import_expected(index, "borken", keeps, is_household, replace=True).removed == 1
+    forced = import_expected(index, "borken", only_h1, is_household, replace=True, force=True)
+    assert forced.removed_households == [A1, A2]
+    assert "archived documents" in forced.forced[0]
+    assert expected_households(index, "borken") == [H1]
+
+
+def test_a_refused_import_is_in_the_audit_log(tmp_path, index) -> None:
+    archived_index(index)
+    with pytest.raises(ProblemsError):
+        import_expected(index, "borken", write(tmp_path, f"household\n{H1}\n"), is_household,
+                        replace=True)  # fmt: skip
+    run = index.db.execute("SELECT command, outcome, exit_code FROM runs").fetchall()[-1]
+    assert run == ("expected import", "problems", ExitCode.PROBLEMS)
+
+
+def test_dry_run_shows_the_changes_and_changes_nothing(tmp_path, index) -> None:
+    archived_index(index)
+    text = f"household;status\n{A1};aktiv\n{H1};ruhend\n{H2};neu\n"
+    path = write(tmp_path, text)
+    before = everything(index)
+    with pytest.raises(ProblemsError):  # A2 would go: refused in a dry run too
+        import_expected(index, "borken", path, is_household, replace=True, dry_run=True)
+    result = import_expected(index, "borken", path, is_household, replace=True, dry_run=True,
+                             force=True)  # fmt: skip
+    assert everything(index) == before
+    data = result.to_dict()
+    assert data["dry_run"] is True
+    assert data["changes"] == {"added": [H2], "updated": [A1, H1], "removed": [A2]}
+    assert (data["added"], data["updated"], data["unchanged"], data["removed"]) == (1, 2, 0, 1)
+    assert data["total_expected"] == 3
+    real = import_expected(index, "borken", path, is_household, replace=True, force=True)
+    assert real.to_dict()["changes"] == data["changes"]
+    assert real.total_expected == data["total_expected"]
+
+
+def test_a_list_without_optional_columns_leaves_those_fields(tmp_path, index) -> None:
+    import_expected(index, "borken", write(tmp_path, EXCEL_SEMICOLON), is_household)
+    full = stored(index)
+    bare = import_expected(
+        index, "borken", write(tmp_path, f"household\n{H1}\n{H2}\n{H3}\n", name="bare.csv"),
+        is_household,
+    )  # fmt: skip
+    assert (bare.updated, bare.unchanged) == (0, 3)
+    assert stored(index) == full  # names, status and volumes kept
+    # A list with a volumes column changes the volumes, and only them.
+    volumes = write(tmp_path, f"household;Bände\n{H1};5\n{H2};\n", name="volumes.csv")
+    result = import_expected(index, "borken", volumes, is_household)
+    assert result.updated_households == [H1, H2]
+    rows = stored(index)
+    assert (rows[H1]["volumes"], rows[H1]["status"], rows[H1]["name"]) == (5, "aktiv", NAMES[0])
+    assert rows[H2]["volumes"] is None and rows[H2]["status"] == "aktiv"  # the cell was empty
+
+
+def test_list_expected_shows_no_names(tmp_path, index) -> None:
+    archived_index(index)
+    listed = list_expected(index, "borken")
+    assert listed["total"] == 3
+    assert [h["household"] for h in listed["households"]] == [A1, A2, H1]
+    assert listed["households"][2] == {
+        "household": H1, "status": "aktiv", "volumes": 2, "documents": 0,
+        "source_file": "x.csv", "source_line": 4, "imported_at": "t",
+    }  # fmt: skip
+    assert listed["households"][0]["documents"] == 1
+    assert "Müller" not in json.dumps(listed)
+    assert list_expected(index, "rhede") == {"site": "rhede", "total": 0, "households": []}
+
+
+def test_remove_expected(tmp_path, index) -> None:
+    archived_index(index)
+    result = remove_expected(index, "borken", [H1, H4], is_household)
+    assert result.to_dict() == {
+        "site": "borken", "removed": [H1], "not_expected": [H4], "with_documents": [],
+        "total_expected": 2,
+    }  # fmt: skip
+    assert result.exit_code == ExitCode.PROBLEMS  # H4 was not on the list: a typo?
+    assert remove_expected(index, "borken", [A1], is_household, force=True).exit_code == 0
+    assert expected_households(index, "borken") == [A2]
+    runs = index.db.execute("SELECT command, options FROM runs ORDER BY id").fetchall()[-2:]
+    assert [r[0] for r in runs] == ["expected remove", "expected remove"]
+    assert json.loads(runs[1][1]) == {"force": True, "households": [A1]}
+
+
+def test_remove_refuses_an_archived_household(index) -> None:
+    archived_index(index)
+    with pytest.raises(ProblemsError) as refused:
+        remove_expected(index, "borken", [H1, A2], is_household)
+    assert f"1 of these household(s) of site 'borken' already have archived documents: {A2}" in (
+        refused.value.message
+    )
+    assert "--force" in refused.value.remedy
+    assert expected_households(index, "borken") == [A1, A2, H1]  # nothing removed
+    forced = remove_expected(index, "borken", [H1, A2], is_household, force=True)
+    assert (forced.removed, forced.with_documents) == ([A2, H1], [A2])
+
+
+def test_remove_refuses_what_is_not_a_household_number(index) -> None:
+    with pytest.raises(UsageError, match="not a household number of site 'borken'"):
+        remove_expected(index, "borken", ["Müller"], is_household)
+
+
+# --- the expected commands ------------------------------------------------------------------
+
+
+def cli_run(ws: Path, *args: str):
+    return CliRunner().invoke(cli, ["--workspace", str(ws), *args], catch_exceptions=False)
+
+
+def test_expected_commands(tmp_path) -> None:
+    ws = tmp_path / "ws"
+    soll = write(tmp_path, f"household;volumes\n{H1};2\n{H2};1\n")
+    dry = cli_run(ws, "expected", "import", "--site", "borken", str(soll), "--dry-run", "--json")
+    assert dry.exit_code == ExitCode.WORKSPACE and not ws.exists()  # a dry run creates nothing
+    ws.mkdir()
+    dry = cli_run(ws, "expected", "import", "--site", "borken", str(soll), "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["changes"]["added"] == [H1, H2]
+    assert "dry run, nothing changed" in dry.stderr
+    assert list(ws.iterdir()) == []
+    done = cli_run(ws, "expected", "import", "--site", "borken", str(soll), "--json")
+    assert done.exit_code == 0 and json.loads(done.stdout)["dry_run"] is False
+
+    listed = cli_run(ws, "expected", "list", "--site", "borken", "--json")
+    assert [h["household"] for h in json.loads(listed.stdout)["households"]] == [H1, H2]
+    table = cli_run(ws, "expected", "list", "--site", "borken")
+    assert H1 in table.stdout and "volumes" in table.stdout
+
+    rhede = cli_run(ws, "expected", "import", "--site", "rhede", str(soll), "--json")
+    assert rhede.exit_code == ExitCode.INPUT
+    assert "--force" in json.loads(rhede.stdout)["remedy"]
+    forced = cli_run(ws, "expected", "import", "--site", "rhede", str(soll), "--force")
+    assert forced.exit_code == 0 and "note: --force:" in forced.stderr
+
+    removed = cli_run(ws, "expected", "remove", "--site", "borken", H2, H4, "--json")
+    assert removed.exit_code == ExitCode.PROBLEMS
+    assert json.loads(removed.stdout)["removed"] == [H2]
+    assert f"not on the expected list of borken: {H4}" in removed.stderr
+    wrong = cli_run(ws, "expected", "remove", "--site", "borken", "nonsense", "--json")
+    assert wrong.exit_code == ExitCode.USAGE
+    assert cli_run(ws, "expected", "remove", "--site", "borken").exit_code == ExitCode.USAGE
+    gone = cli_run(tmp_path / "none", "expected", "remove", "--site", "borken", H1)
+    assert gone.exit_code == ExitCode.WORKSPACE and not (tmp_path / "none").exists()
+
+
+def test_expected_commands_refuse_dropping_archived_households(tmp_path) -> None:
+    from esak.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws").ensure()
+    with Index.open(ws.index_path) as index:
+        archived_index(index)
+    only_h1 = write(tmp_path, f"household\n{H1}\n")
+    base = ("expected", "import", "--site", "borken", str(only_h1), "--replace")
+    refused = cli_run(ws.root, *base, "--json")
+    assert refused.exit_code == ExitCode.PROBLEMS
+    assert A1 in json.loads(refused.stdout)["error"]
+    dry = cli_run(ws.root, *base, "--dry-run", "--force", "--json")
+    assert dry.exit_code == 0 and json.loads(dry.stdout)["changes"]["removed"] == [A1, A2]
+    assert "would be removed" in dry.stderr
+    remove = cli_run(ws.root, "expected", "remove", "--site", "borken", A1, "--json")
+    assert remove.exit_code == ExitCode.PROBLEMS and A1 in json.loads(remove.stdout)["error"]
+    forced = cli_run(ws.root, "expected", "remove", "--site", "borken", A1, "--force", "--json")
+    assert json.loads(forced.stdout)["with_documents"] == [A1]
+    assert "removed although archived" in forced.stderr

@@ -193,7 +193,10 @@ def test_every_key_is_documented_in_borken_toml() -> None:
     for table, keys in profiles._SCHEMA.items():
         assert f"[{table}]" in lines
         for key in keys:
-            (index,) = [i for i, line in enumerate(lines) if line.startswith(f"{key} =")]
+            # An optional key Borken leaves unset is documented by a commented-out example.
+            (index,) = [
+                i for i, line in enumerate(lines) if line.startswith((f"{key} =", f"# {key} ="))
+            ]
             assert lines[index - 1].startswith("#"), f"{key} has no comment above it"
 
 
@@ -619,3 +622,21 @@ def test_the_site_profiles_ship_inside_the_package(monkeypatch):
     assert len(found) == len(TOWNS) + 1
     assert found <= shipped
     assert REPO_PROFILES.resolve() == folder
+
+
+def test_agency_code_pins_the_numbers_of_a_site(tmp_path: Path) -> None:
+    line = "pattern = '^\\d{5}BG\\d{7}$'"
+    write(tmp_path, variant(line, f'{line}\nagency_code = "95417"'))
+    profile = load_profile("testort", tmp_path)
+    assert profile.agency_code == "95417" and profile.to_dict()["agency_code"] == "95417"
+    assert profile.is_household("95417BG0000101")
+    assert not profile.is_household("95401BG0000101")  # fits the pattern, another agency
+    assert load_profile("borken", REPO_PROFILES).agency_code is None  # shipped: not pinned
+
+
+@pytest.mark.parametrize("value", ['"954/1"', '"9540 1"', "95401", '""'])
+def test_a_bad_agency_code_is_a_config_error(tmp_path: Path, value: str) -> None:
+    line = "pattern = '^\\d{5}BG\\d{7}$'"
+    write(tmp_path, variant(line, f"{line}\nagency_code = {value}"))
+    error = config_error(tmp_path)
+    assert "agency_code" in error.message

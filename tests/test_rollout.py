@@ -167,10 +167,11 @@ def test_rollout_html_and_csv(ws, tmp_path):
     assert {r["site"]: r["state"] for r in rows}["heek"] == "planned"
 
 
-def test_rollout_status_needs_an_index(tmp_path):
+def test_rollout_status_needs_a_workspace(tmp_path):
     result = esak(tmp_path / "none", "rollout", "status", "--json")
     assert result.exit_code == ExitCode.WORKSPACE
-    assert "no esak index" in json.loads(result.stdout)["error"]
+    assert "there is no workspace" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "none").exists()
 
 
 # --- verify's accounting on generated rows --------------------------------------------------

@@ -14,6 +14,8 @@ import contextlib
 import itertools
 import os
 import sqlite3
+import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +23,7 @@ from types import TracebackType
 import sqlite_utils
 
 from esak.errors import DiskFullError, EsakError, LockedError, WorkspaceError
+from esak.workspace import PRIVATE, Access, leave_beside
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -39,6 +42,10 @@ _SQLITE_CORRUPT = 11
 _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
+
+#: How long a reader waits for a writer that just closed the index to put back the -wal and
+#: -shm files a read-only reader needs (see :meth:`Index.open_readonly`).
+_READONLY_RETRY_S = 3.0
 
 
 def _m001_expected(db: sqlite_utils.Database) -> None:
@@ -432,16 +439,29 @@ def _not_a_database(path: Path) -> WorkspaceError:
 class Index:
     """An open index database. Use :meth:`open`; close it, or use it as a context manager."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        path: Path,
+        access: Access = PRIVATE,
+        read_only: bool = False,
+    ) -> None:
         self.db = db
         self.path = path
+        #: who may read the files this connection's writes leave (the workspace's setting)
+        self.access = access
+        #: opened by :meth:`open_readonly`: nothing is ever written through it
+        self.read_only = read_only
+        #: put back the -wal and -shm files found on opening, after closing (open_readonly)
+        self._sidecars_found = False
         self._savepoints = itertools.count(1)
 
     @classmethod
-    def open(cls, path: Path) -> Index:
-        """Open the index at ``path``, creating it owner-only; bring its schema up to date."""
+    def open(cls, path: Path, access: Access = PRIVATE) -> Index:
+        """Open the index at ``path``, creating it with ``access`` (default owner-only); bring
+        its schema up to date."""
         path = Path(path)
-        _create_private(path)
+        _create_private(path, access)
         try:
             # isolation_level=None: the driver never opens transactions behind our back, so
             # transaction() alone decides where a change begins and ends.
@@ -451,7 +471,7 @@ class Index:
                 f"cannot open the index {path}: {exc}"
             ) from exc
         try:
-            index = cls(sqlite_utils.Database(conn), path)
+            index = cls(sqlite_utils.Database(conn), path, access)
             index._configure()
             index._migrate()
         except BaseException as exc:
@@ -464,14 +484,118 @@ class Index:
         return index
 
     @classmethod
-    def open_existing(cls, path: Path) -> Index:
+    def open_existing(cls, path: Path, access: Access = PRIVATE) -> Index:
         """Open an index that must already exist: reports never create an empty workspace."""
         if not Path(path).is_file():
             raise WorkspaceError(
                 f"there is no esak index in {Path(path).parent}",
                 "point --workspace (or ESAK_WORKSPACE) at the workspace your ingest runs use",
             )
-        return cls.open(path)
+        return cls.open(path, access)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Index:
+        """Open the index for reading only: no file is ever created, changed or migrated.
+
+        No index file (an empty workspace): an empty index in memory, so that a report reads
+        it as a workspace without data. An index of an older schema is not migrated here:
+        that is a change, for a command that writes.
+
+        SQLite reads a WAL database read-only only if its -wal and -shm files exist (or it
+        may create them; "WAL mode: read-only databases" in the SQLite docs). A writer of a
+        shared workspace leaves them behind when it closes (:meth:`close`); a reader that
+        comes in between waits a moment for them. Someone who may write (the owner) reads
+        through a connection that may write but is kept from it (``query_only``): as the last
+        one to close it removes the -wal and -shm it made, so the workspace is left as found.
+        """
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except FileNotFoundError:
+            return cls._empty(path)
+        except IsADirectoryError as exc:
+            raise WorkspaceError(
+                f"the index {path} is a folder, not a file", "move that folder out of the workspace"
+            ) from exc
+        except PermissionError as exc:
+            raise WorkspaceError(
+                f"you may not read the index {path}",
+                "run esak as the workspace's owner, or have them share it read-only with a "
+                "group of yours: esak workspace share --group GROUP",
+            ) from exc
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read the index {path}: {exc.strerror}") from exc
+        if not head:
+            return cls._empty(path)  # created, then killed before SQLite wrote its header
+        if head != _SQLITE_MAGIC:
+            raise _not_a_database(path)
+        deadline = time.monotonic() + _READONLY_RETRY_S
+        while True:
+            try:
+                return cls._connect_readonly(path)
+            except sqlite3.Error as exc:
+                code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+                if code not in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN):
+                    raise _error_for(exc, path) or WorkspaceError(
+                        f"cannot read the index {path}: {exc}"
+                    ) from exc
+                if Path(f"{path}-wal").exists():
+                    raise WorkspaceError(
+                        f"you may not read the index {path} and its -wal and -shm files ({exc})",
+                        "run esak as the workspace's owner, or have them share it read-only "
+                        "with a group of yours: esak workspace share --group GROUP",
+                    ) from exc
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise WorkspaceError(
+                    f"cannot read the index {path}: its -wal and -shm files are missing, "
+                    "and you may not create them",
+                    "ask the workspace's owner to run `esak workspace share --group GROUP` "
+                    "again (it puts them back), or run esak as the owner",
+                ) from exc
+
+    @classmethod
+    def _connect_readonly(cls, path: Path) -> Index:
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        found = Path(f"{path}-wal").exists()
+        # mode=rw never creates the database file; mode=ro needs no write access at all.
+        uri = path.absolute().as_uri() + ("?mode=rw" if writable else "?mode=ro")
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            conn.execute("PRAGMA query_only=ON")
+            index = cls(sqlite_utils.Database(conn), path, read_only=True)
+            index._sidecars_found = writable and found
+            version, known = index.schema_version, schema_version()
+        except BaseException:
+            conn.close()
+            raise
+        if version != known:
+            conn.close()
+            if version > known:
+                raise WorkspaceError(
+                    f"the index {path} was written by a newer esak (schema {version}; this "
+                    f"esak knows up to schema {known})",
+                    "upgrade esak",
+                )
+            raise WorkspaceError(
+                f"the index {path} was written by an older esak (schema {version}; this "
+                f"esak reads schema {known}), and a command that only reads does not change it",
+                "run a command that writes once, as the workspace's owner (e.g. `esak verify "
+                "--site SITE`): it brings the index up to date",
+            )
+        return index
+
+    @classmethod
+    def _empty(cls, path: Path) -> Index:
+        """An index with the current schema and no rows, in memory: an empty workspace."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        index = cls(sqlite_utils.Database(conn), path, read_only=True)
+        index._migrate()
+        conn.execute("PRAGMA query_only=ON")
+        return index
 
     def _configure(self) -> None:
         conn = self.db.conn
@@ -567,6 +691,17 @@ class Index:
 
     def close(self) -> None:
         self.db.close()
+        # The last connection to close deletes -wal and -shm; a reader of the group may not
+        # create them, so they are put back (empty: a valid, empty WAL).
+        if self.access.shared and not self.read_only:
+            access = self.access
+        elif self._sidecars_found:
+            access = _access_of(self.path)  # as they were found: with the index's own mode
+        else:
+            return
+        with contextlib.suppress(OSError):
+            for suffix in ("-wal", "-shm"):
+                leave_beside(self.path, suffix, access)
 
     def __enter__(self) -> Index:
         return self
@@ -580,20 +715,31 @@ class Index:
         self.close()
 
 
-def _create_private(path: Path) -> None:
-    """Create the index file owner-only before SQLite does, and refuse a foreign file.
+def _access_of(path: Path) -> Access:
+    """The access an index file has: group-readable (with its group) or owner-only."""
+    info = path.stat()
+    return Access("", info.st_gid) if info.st_mode & stat.S_IRGRP else PRIVATE
 
-    SQLite gives its -wal and -shm files the mode of the database file, so making this one
-    0600 covers all three.
+
+def _create_private(path: Path, access: Access = PRIVATE) -> None:
+    """Create the index file with ``access`` (owner-only by default) before SQLite does, and
+    refuse a foreign file.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so setting this
+    one's covers all three (the workspace folder's setgid bit gives them its group).
     """
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        access.make_dirs(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, access.file_mode)
         try:
-            if os.fstat(fd).st_mode & 0o077:
-                # An index created by an older tool or copied in with loose permissions.
-                with contextlib.suppress(PermissionError):
-                    os.fchmod(fd, 0o600)
+            info = os.fstat(fd)
+            # An index created by an older tool or copied in with loose permissions, or one
+            # of a workspace whose read group was set or taken away.
+            with contextlib.suppress(PermissionError):
+                if access.gid is not None and info.st_gid != access.gid:
+                    os.fchown(fd, -1, access.gid)
+                if stat.S_IMODE(info.st_mode) != access.file_mode:
+                    os.fchmod(fd, access.file_mode)
             head = os.read(fd, len(_SQLITE_MAGIC))
         finally:
             os.close(fd)

@@ -6,6 +6,11 @@ Rows that do not parse are reported by line number and skipped; the rest still l
 
 Personal names are stored in the index but never appear in a reason, an error or the
 JSON report: those end up in logs and tickets.
+
+A list is easy to get wrong: another site's export, the wrong column, an old file with
+households whose paper is already scanned. An import is refused (``force`` overrides) when
+most of its numbers do not fit the site or are expected at another site, and a replace or
+a removal never drops a household that already has archived documents without ``force``.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esak.errors import ExitCode, InputError
+from esak.errors import ExitCode, InputError, ProblemsError, UsageError
 from esak.index.audit import now as now_utc
 from esak.index.audit import recorded_run
 from esak.index.db import Index
@@ -42,6 +47,12 @@ _COLUMN_ALIASES = {
 
 _REMEDY_SAVE_AS = "in Excel use File → Save As → 'CSV UTF-8' or 'CSV (semicolon separated)'"
 
+#: The optional columns, as the index stores them; a list without one leaves it as it was.
+OPTIONAL_COLUMNS = ("name", "status", "volumes")
+
+#: Households named in a message before "and N more".
+_SHOW = 10
+
 
 @dataclass(frozen=True)
 class ExpectedRow:
@@ -60,6 +71,8 @@ class RowProblem:
     reason: str
     #: The row's household number if it was a valid one (the row failed for another reason).
     household: str | None = None
+    #: The household column holds something that is not a household number of the site.
+    misfit: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "reason": self.reason}
@@ -71,6 +84,8 @@ class ParsedList:
     problems: list[RowProblem]
     encoding: str
     delimiter: str
+    #: The columns the header names (``household`` and any of :data:`OPTIONAL_COLUMNS`).
+    columns: frozenset[str] = frozenset({"household"})
 
     @property
     def rows_read(self) -> int:
@@ -93,6 +108,14 @@ class ExpectedImport:
     #: Households of the site in the index after the import.
     total_expected: int = 0
     sha256: str = ""
+    #: Nothing was changed: the counts and lists say what the import would do.
+    dry_run: bool = False
+    #: The households added, updated and removed (or that would be, in a dry run).
+    added_households: list[str] = field(default_factory=list)
+    updated_households: list[str] = field(default_factory=list)
+    removed_households: list[str] = field(default_factory=list)
+    #: What ``force`` let through that would have been refused, one sentence each.
+    forced: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +139,13 @@ class ExpectedImport:
             "removed": self.removed,
             "rejected": [problem.to_dict() for problem in self.rejected],
             "total_expected": self.total_expected,
+            "dry_run": self.dry_run,
+            "changes": {
+                "added": self.added_households,
+                "updated": self.updated_households,
+                "removed": self.removed_households,
+            },
+            "forced": self.forced,
         }
 
 
@@ -130,13 +160,32 @@ def import_expected(
     path: Path,
     is_household: HouseholdCheck,
     replace: bool = False,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ExpectedImport:
-    """Load an expected list (see :func:`_import_expected`), recorded in the audit log."""
-    options = {"file": str(Path(path).absolute()), "replace": replace}
+    """Load an expected list (see :func:`_import_expected`), recorded in the audit log.
+
+    ``dry_run``: the same checks and the same result, but nothing is changed or recorded
+    (the index may be one opened read-only).
+    """
+    if dry_run:
+        return _import_expected(index, site, path, is_household, replace, force, dry_run=True)
+    options = {"file": str(Path(path).absolute()), "replace": replace, "force": force}
     with recorded_run(index, "expected import", site, options) as run:
-        result = _import_expected(index, site, path, is_household, replace)
+        result = _import_expected(index, site, path, is_household, replace, force)
         run.finish(result.exit_code)
         return result
+
+
+@dataclass
+class _Plan:
+    """What an import changes, computed from the index as it is."""
+
+    insert: list[tuple[Any, ...]]
+    update: list[tuple[Any, ...]]
+    unchanged: int
+    remove: list[str]
 
 
 def _import_expected(
@@ -145,15 +194,23 @@ def _import_expected(
     path: Path,
     is_household: HouseholdCheck,
     replace: bool,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ExpectedImport:
     """Load an expected list into the index for ``site``, in one transaction.
 
     Households already listed with the same name, status and volumes are left untouched
-    (their ``imported_at`` too), so importing the same list twice changes nothing. With
-    ``replace``, households of the site missing from this list are removed — except those
-    whose row was rejected for a reason other than the household number, since the list
-    does name them. A replace is refused (InputError, nothing changed) when the list has no
-    valid rows, or a rejected row has no readable household number.
+    (their ``imported_at`` too), so importing the same list twice changes nothing. An
+    optional column the list does not have leaves that field as it is. With ``replace``,
+    households of the site missing from this list are removed — except those whose row was
+    rejected for a reason other than the household number, since the list does name them.
+    A replace is refused (InputError, nothing changed) when the list has no valid rows, or a
+    rejected row has no readable household number.
+
+    Refused unless ``force`` (nothing changed): a list whose numbers mostly do not fit the
+    site, or are mostly expected at another site (InputError: the wrong file for this site);
+    a replace that would remove households with archived documents (ProblemsError: someone
+    must decide).
     """
     path = Path(path)
     data = _read(path)
@@ -167,60 +224,72 @@ def _import_expected(
     kept_despite_errors = {p.household for p in parsed.problems if p.household}
     if replace:
         _check_replace(parsed, path, site, listed | kept_despite_errors)
+    conn = index.db.conn
+    forced: list[str] = []
 
-    with index.transaction() as db:
-        conn = db.conn
-        existing = {
-            household: (name, status, volumes)
-            for household, name, status, volumes in conn.execute(
-                "SELECT household, name, status, volumes FROM expected WHERE site = ?",
-                (site,),
+    def plan_and_check() -> _Plan:
+        forced.extend(_check_site(conn, parsed, path, site, force))
+        plan = _plan(conn, site, parsed, source, now, replace, listed | kept_despite_errors)
+        archived = _with_documents(conn, site, plan.remove)
+        if archived:
+            what = (
+                f"--replace would remove {len(archived)} household(s) of site {site!r} that "
+                f"already have archived documents: {_some(archived)}"
             )
-        }
-        to_insert: list[tuple[Any, ...]] = []
-        to_update: list[tuple[Any, ...]] = []
-        unchanged = 0
-        for row in parsed.rows:
-            values = (row.name, row.status, row.volumes)
-            before = existing.get(row.household)
-            if before is None:
-                to_insert.append((site, row.household, *values, source, row.line, now))
-            elif before != values:
-                to_update.append((*values, source, row.line, now, site, row.household))
-            else:
-                unchanged += 1
-        conn.executemany(
-            "INSERT INTO expected (site, household, name, status, volumes, "
-            "source_file, source_line, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            to_insert,
-        )
-        conn.executemany(
-            "UPDATE expected SET name = ?, status = ?, volumes = ?, source_file = ?, "
-            "source_line = ?, imported_at = ? WHERE site = ? AND household = ?",
-            to_update,
-        )
-        to_remove: list[str] = []
-        if replace:
-            to_remove = sorted(set(existing) - listed - kept_despite_errors)
-            conn.executemany(
-                "DELETE FROM expected WHERE site = ? AND household = ?",
-                [(site, household) for household in to_remove],
-            )
-        total = conn.execute("SELECT count(*) FROM expected WHERE site = ?", (site,)).fetchone()[0]
-        result = ExpectedImport(
+            if not force:
+                raise ProblemsError(
+                    f"{path}: {what}; nothing was changed",
+                    "keep them in the list; to take them off the expected list anyway (their "
+                    "documents stay archived, verify then reports them as unexpected), add "
+                    "--force",
+                )
+            forced.append(what)
+        return plan
+
+    def result_of(plan: _Plan, total: int) -> ExpectedImport:
+        return ExpectedImport(
             site=site,
             file=source,
             encoding=parsed.encoding,
             delimiter=parsed.delimiter,
             rows_read=parsed.rows_read,
-            added=len(to_insert),
-            updated=len(to_update),
-            unchanged=unchanged,
-            removed=len(to_remove),
+            added=len(plan.insert),
+            updated=len(plan.update),
+            unchanged=plan.unchanged,
+            removed=len(plan.remove),
             rejected=list(parsed.problems),
-            total_expected=int(total),
+            total_expected=total,
             sha256=sha256,
+            dry_run=dry_run,
+            added_households=sorted(row[1] for row in plan.insert),
+            updated_households=sorted(row[-1] for row in plan.update),
+            removed_households=plan.remove,
+            forced=forced,
         )
+
+    if dry_run:
+        plan = plan_and_check()
+        total = _count(conn, site) + len(plan.insert) - len(plan.remove)
+        return result_of(plan, total)
+
+    with index.transaction() as db:
+        # Checked and planned inside the transaction: on the index as it is now.
+        plan = plan_and_check()
+        conn.executemany(
+            "INSERT INTO expected (site, household, name, status, volumes, "
+            "source_file, source_line, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            plan.insert,
+        )
+        conn.executemany(
+            "UPDATE expected SET name = ?, status = ?, volumes = ?, source_file = ?, "
+            "source_line = ?, imported_at = ? WHERE site = ? AND household = ?",
+            plan.update,
+        )
+        conn.executemany(
+            "DELETE FROM expected WHERE site = ? AND household = ?",
+            [(site, household) for household in plan.remove],
+        )
+        result = result_of(plan, _count(conn, site))
         db["expected_imports"].insert(
             {
                 "site": site,
@@ -238,6 +307,111 @@ def _import_expected(
             }
         )
     return result
+
+
+def _plan(
+    conn: Any,
+    site: str,
+    parsed: ParsedList,
+    source: str,
+    now: str,
+    replace: bool,
+    named: set[str],
+) -> _Plan:
+    existing = {
+        household: (name, status, volumes)
+        for household, name, status, volumes in conn.execute(
+            "SELECT household, name, status, volumes FROM expected WHERE site = ?", (site,)
+        )
+    }
+    present = [column in parsed.columns for column in OPTIONAL_COLUMNS]
+    insert: list[tuple[Any, ...]] = []
+    update: list[tuple[Any, ...]] = []
+    unchanged = 0
+    for row in parsed.rows:
+        listed = (row.name, row.status, row.volumes)
+        before = existing.get(row.household)
+        if before is None:
+            insert.append((site, row.household, *listed, source, row.line, now))
+            continue
+        # A column the list does not have says nothing about that field: keep it.
+        values = tuple(
+            new if has else old for new, old, has in zip(listed, before, present, strict=True)
+        )
+        if before != values:
+            update.append((*values, source, row.line, now, site, row.household))
+        else:
+            unchanged += 1
+    remove = sorted(set(existing) - named) if replace else []
+    return _Plan(insert, update, unchanged, remove)
+
+
+def _count(conn: Any, site: str) -> int:
+    return int(conn.execute("SELECT count(*) FROM expected WHERE site = ?", (site,)).fetchone()[0])
+
+
+def _some(households: list[str]) -> str:
+    """At most :data:`_SHOW` household numbers, then how many more."""
+    shown = ", ".join(households[:_SHOW])
+    more = len(households) - _SHOW
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _query_in(conn: Any, sql: str, site: str, households: list[str]) -> Iterator[Any]:
+    """The rows of ``sql`` (``?`` the site, ``{marks}`` the households), asked in chunks:
+    SQLite limits the parameters of one statement."""
+    for start in range(0, len(households), 500):
+        chunk = households[start : start + 500]
+        yield from conn.execute(sql.format(marks=", ".join("?" * len(chunk))), [site, *chunk])
+
+
+def _with_documents(conn: Any, site: str, households: list[str]) -> list[str]:
+    """Those of ``households`` that have archived documents at ``site``, sorted."""
+    sql = "SELECT DISTINCT household FROM documents WHERE site = ? AND household IN ({marks})"
+    return sorted({h for (h,) in _query_in(conn, sql, site, households)})
+
+
+def _check_site(conn: Any, parsed: ParsedList, path: Path, site: str, force: bool) -> list[str]:
+    """Refuse a list that does not look like this site's; with ``force``, say what passed.
+
+    More than half of its rows without a household number of the site (pattern, agency
+    code), or more than half of its households expected at another site: the wrong file.
+    """
+    forced: list[str] = []
+    misfits = sum(1 for p in parsed.problems if p.misfit)
+    if misfits * 2 > parsed.rows_read:
+        what = (
+            f"{misfits} of {parsed.rows_read} rows hold no household number of site {site!r} "
+            f"(see its pattern: esak profiles show {site})"
+        )
+        if not force:
+            raise InputError(
+                f"{path}: {what}: this looks like another site's list, or the wrong column "
+                "read as household numbers; nothing was changed",
+                "check the file and --site; to import the rows that fit anyway, add --force",
+            )
+        forced.append(what)
+    households = [row.household for row in parsed.rows]
+    sql = "SELECT household, site FROM expected WHERE site != ? AND household IN ({marks})"
+    foreign: dict[str, set[str]] = {}
+    for household, other in _query_in(conn, sql, site, households):
+        foreign.setdefault(other, set()).add(household)
+    count = len(set().union(*foreign.values())) if foreign else 0
+    if count * 2 > len(households):
+        sites = ", ".join(f"{other} ({len(hs)})" for other, hs in sorted(foreign.items()))
+        likely = max(foreign, key=lambda other: len(foreign[other]))
+        what = (
+            f"{count} of the {len(households)} households of this list are already expected "
+            f"at another site: {sites}"
+        )
+        if not force:
+            raise InputError(
+                f"{path}: {what}; this looks like another site's list; nothing was changed",
+                f"check --site (is it the list of {likely}?); if these households belong to "
+                f"site {site!r} as well, add --force",
+            )
+        forced.append(what)
+    return forced
 
 
 def _check_replace(parsed: ParsedList, path: Path, site: str, named: set[str]) -> None:
@@ -270,6 +444,99 @@ def expected_households(index: Index, site: str) -> list[str]:
             "SELECT household FROM expected WHERE site = ? ORDER BY household", (site,)
         )
     ]
+
+
+def list_expected(index: Index, site: str) -> dict[str, Any]:
+    """The site's expected list as scripts and people see it: every column but the name
+    (never shown), and how many documents each household has archived at the site."""
+    keys = ("household", "status", "volumes", "documents", "source_file", "source_line",
+            "imported_at")  # fmt: skip
+    rows = index.db.conn.execute(
+        "SELECT e.household, e.status, e.volumes, "
+        "(SELECT COUNT(*) FROM documents d WHERE d.site = e.site AND d.household = e.household), "
+        "e.source_file, e.source_line, e.imported_at FROM expected e WHERE e.site = ? "
+        "ORDER BY e.household",
+        (site,),
+    ).fetchall()
+    return {
+        "site": site,
+        "total": len(rows),
+        "households": [dict(zip(keys, row, strict=True)) for row in rows],
+    }
+
+
+@dataclass
+class ExpectedRemoval:
+    site: str
+    removed: list[str]
+    #: Named, but not on the site's expected list (nothing to remove).
+    not_expected: list[str]
+    total_expected: int
+    #: Removed although they have archived documents (``force``).
+    with_documents: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """1 when a named household was not on the list: perhaps a typo to look at."""
+        return ExitCode.PROBLEMS if self.not_expected else ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "removed": self.removed,
+            "not_expected": self.not_expected,
+            "with_documents": self.with_documents,
+            "total_expected": self.total_expected,
+        }
+
+
+def remove_expected(
+    index: Index,
+    site: str,
+    households: list[str],
+    is_household: HouseholdCheck,
+    *,
+    force: bool = False,
+) -> ExpectedRemoval:
+    """Take ``households`` off the site's expected list, in one transaction; recorded.
+
+    A text that is not a household number of the site is a usage error; a household that
+    has archived documents is refused (ProblemsError, nothing removed) unless ``force``.
+    """
+    wrong = [h for h in households if not is_household(h)]
+    if wrong:
+        raise UsageError(
+            f"not a household number of site {site!r}: {', '.join(map(repr, wrong[:_SHOW]))}",
+            f"name households as printed on the cover sheet (see esak profiles show {site})",
+        )
+    named = sorted(set(households))
+    options = {"households": named, "force": force}
+    with recorded_run(index, "expected remove", site, options) as run:
+        with index.transaction() as db:
+            conn = db.conn
+            sql = "SELECT household FROM expected WHERE site = ? AND household IN ({marks})"
+            present = sorted({h for (h,) in _query_in(conn, sql, site, named)})
+            archived = _with_documents(conn, site, present)
+            if archived and not force:
+                raise ProblemsError(
+                    f"{len(archived)} of these household(s) of site {site!r} already have "
+                    f"archived documents: {_some(archived)}; nothing was removed",
+                    "leave them on the list; to take them off anyway (their documents stay "
+                    "archived, verify then reports them as unexpected), add --force",
+                )
+            conn.executemany(
+                "DELETE FROM expected WHERE site = ? AND household = ?",
+                [(site, h) for h in present],
+            )
+            result = ExpectedRemoval(
+                site=site,
+                removed=present,
+                not_expected=sorted(set(named) - set(present)),
+                total_expected=_count(conn, site),
+                with_documents=archived,
+            )
+        run.finish(result.exit_code)
+    return result
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -446,7 +713,13 @@ def _parse(data: bytes, path: Path, is_household: HouseholdCheck) -> ParsedList:
             problems.append(outcome)
         else:
             rows.append(outcome)
-    return ParsedList(rows=rows, problems=problems, encoding=encoding, delimiter=delimiter)
+    return ParsedList(
+        rows=rows,
+        problems=problems,
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=frozenset(columns),
+    )
 
 
 def _export_remedy() -> str:
@@ -503,13 +776,16 @@ def _check_row(
         if any(ch.isdigit() for ch in household):
             shown = repr(_clip(household))
             return RowProblem(
-                line, f"household {shown} does not match the site's household-number pattern"
+                line,
+                f"household {shown} does not match the site's household-number pattern",
+                misfit=True,
             )
         # No digit at all: most likely a name in the wrong column, which must not be echoed.
         return RowProblem(
             line,
             "the household column holds text that is not a household number "
             "(not shown: it may be a name); it does not match the site's pattern",
+            misfit=True,
         )
     earlier = first_seen.setdefault(household, line)
     if earlier != line:

@@ -46,12 +46,36 @@ class ClarifyResult:
 
 
 def case_list(workspace: Workspace, site: str | None, status: str) -> list[dict[str, Any]]:
-    """The cases as JSON-able rows (CONTRACT §8), oldest first; synced with the findings
-    first when the workspace may be written."""
-    if site is not None:
-        load_profile(site)  # an unknown site is an error, not an empty list
-    with Index.open_existing(workspace.index_path) as index:
+    """The cases as JSON-able rows (CONTRACT §8), oldest first. Whoever may write the
+    workspace sees them brought in line with the findings first; a reader sees them as the
+    last ingest or verify left them."""
+    sites = [load_profile(site).key] if site is not None else None
+    workspace.existing()
+    if not workspace.index_path.is_file():
+        return []  # an empty workspace: nothing ingested, nothing to clarify
+    if not workspace.writable():
+        with Index.open_readonly(workspace.index_path) as index:
+            return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
+    with Index.open(workspace.index_path, workspace.access()) as index, workspace.lock():
+        for key in sites or _sites_with_data(index):
+            case_rows.sync_cases(index, key)
         return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
+
+
+def _sites_with_data(index: Index) -> list[str]:
+    return [
+        r[0]
+        for r in index.db.execute(
+            "SELECT site FROM expected UNION SELECT site FROM input_files "
+            "UNION SELECT site FROM cases ORDER BY 1"
+        )
+    ]
+
+
+def _writing(workspace: Workspace) -> Index:
+    workspace.existing()
+    workspace.check_writable()
+    return Index.open_existing(workspace.index_path, workspace.access())
 
 
 def _who(by: str, reason: str) -> tuple[str, str]:
@@ -89,7 +113,7 @@ def assign_case(
     by, reason = _who(by, reason)
     if volume < 1:
         raise UsageError(f"volume {volume} is not a volume", "volumes count from 1: --volume 1")
-    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+    with _writing(workspace) as index, workspace.lock():
         notes = recover_keep(workspace, index)
         case = _open_case(index, case_id)
         if case.kind != CaseKind.PAGES:
@@ -141,7 +165,7 @@ def assign_case(
 def close_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> ClarifyResult:
     """Resolve a case without a new document; pages or a file set aside become discarded."""
     by, reason = _who(by, reason)
-    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+    with _writing(workspace) as index, workspace.lock():
         case = _open_case(index, case_id)
         options = {"case": case_id, "by": by, "reason": reason}
         with recorded_run(index, "clarify close", case.site, options) as record:
@@ -154,7 +178,7 @@ def close_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> C
 def reopen_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> ClarifyResult:
     """Open a resolved case again: discarded pages are set aside again."""
     by, reason = _who(by, reason)
-    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+    with _writing(workspace) as index, workspace.lock():
         case = get_case(index, case_id)
         if case.status == CaseStatus.OPEN:
             raise UsageError(f"case {case_id} is open", "esak clarify list shows it")

@@ -95,7 +95,7 @@ def _record(
                 f"(manifest {manifest_pages}, found {batch.page_count})",
             )
         write_journal(workspace, [target for _, target in moves])
-        move_in(moves)
+        move_in(moves, workspace.access)
         fault("moved")
 
 

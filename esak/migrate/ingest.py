@@ -459,11 +459,13 @@ def ingest_delivery(
     """
     started = time.monotonic()
     _refuse_workspace_as_delivery(workspace, Path(delivery_dir))
+    # Before a delivery is read: someone who may only read the workspace is told at once.
+    workspace.check_writable()
     check_dependencies(tuple(profile.ocr_languages))
     scan = scan_delivery(Path(delivery_dir), profile.is_household)
     workspace.ensure()
     options = {"delivery": display_name(str(scan.root)), "workers": workers, "deadline": deadline}
-    with workspace.lock() as lock, Index.open(workspace.index_path) as index:
+    with workspace.lock() as lock, Index.open(workspace.index_path, workspace.access) as index:
         notes = []
         if lock.stale_holder:
             notes.append(f"took over the lock of a run that did not finish ({lock.stale_holder})")

@@ -128,7 +128,8 @@ def keep_pages(
     """
     if not pages:
         raise UsageError("name at least one page with --page N", "esak blanks keep --help")
-    with Index.open_existing(workspace.index_path) as index, workspace.lock():
+    workspace.check_writable()
+    with Index.open_existing(workspace.index_path, workspace.access) as index, workspace.lock():
         notes = recover_keep(workspace, index)
         options = {"file": file, "pages": list(pages), "delivery": delivery}
         with recorded_run(index, "blanks keep", profile.key, options) as record:
@@ -356,7 +357,9 @@ def commit_documents(
             _write_journal(workspace, run_id, swaps)
             fault("keep-journal")
             for _, new, final, backup in swaps:
-                final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                workspace.access.make_dirs(final.parent)
+                if workspace.access.shared:
+                    workspace.access.apply(new)
                 os.replace(new, final)
                 swapped.append((final, backup))
             fault("keep-swapped")
@@ -398,6 +401,11 @@ def _write_journal(
         for target, new, _, backup in swaps
     ]
     write_durably(_journal_path(workspace), {"run_id": run_id, "entries": entries})
+
+
+def keep_pending(workspace: Workspace) -> bool:
+    """True if a killed ``blanks keep`` left a journal that :func:`recover_keep` must finish."""
+    return _journal_path(workspace).exists()
 
 
 def recover_keep(workspace: Workspace, index: Index) -> list[str]:

@@ -578,3 +578,83 @@ def clarified(result: Any) -> None:
         err.print(_("archived as {path}").format(path=result.document), markup=False)
     for note in result.notes:
         err.print(tr(note), markup=False, soft_wrap=True)
+
+
+def notes(lines: list[str]) -> None:
+    """Things worth knowing that are not problems (e.g. a verification not recorded)."""
+    for line in lines:
+        err.print(f"note: {line}", markup=False, soft_wrap=True)
+
+
+def expected_dry_run(result: Any, to_stderr: bool = False) -> None:
+    """``expected import --dry-run``: what the import would change, household by household."""
+    con = _console(to_stderr)
+    d = result.to_dict()
+    con.print(
+        f"dry run, nothing changed: the expected list for {d['site']} ({d['rows_read']} rows "
+        f"read) would add {d['added']}, update {d['updated']}, leave {d['unchanged']} "
+        f"unchanged and remove {d['removed']}; {d['total_expected']} households expected "
+        "in all afterwards",
+        markup=False,
+        soft_wrap=True,
+    )
+    for label, households in d["changes"].items():
+        if households:
+            shown = ", ".join(households[:_LIST_LIMIT])
+            more = len(households) - _LIST_LIMIT
+            con.print(
+                f"  would be {label}: {shown}" + (f" and {more} more" if more > 0 else ""),
+                markup=False,
+                soft_wrap=True,
+            )
+    for row in d["rejected"]:
+        err.print(f"line {row['line']}: {row['reason']}", markup=False, soft_wrap=True)
+
+
+def expected_table(result: dict[str, Any]) -> None:
+    """``expected list``: one row per expected household, by number (never a name)."""
+    table = Table(title=f"expected households of {result['site']} ({result['total']})")
+    for col in ("household", "volumes", "status", "documents", "list line", "imported"):
+        table.add_column(col)
+    for h in result["households"]:
+        table.add_row(
+            h["household"],
+            "" if h["volumes"] is None else str(h["volumes"]),
+            escape(h["status"] or ""),
+            str(h["documents"]),
+            str(h["source_line"]),
+            h["imported_at"],
+        )
+    out.print(table)
+    if not result["households"]:
+        out.print("no expected list imported: esak expected import --site SITE FILE.csv")
+
+
+def expected_removal_summary(result: Any, to_stderr: bool = False) -> None:
+    """``expected remove``: what was taken off the list, and what was not on it."""
+    con = _console(to_stderr)
+    d = result.to_dict()
+    con.print(
+        f"removed {len(d['removed'])} household(s) from the expected list of {d['site']}"
+        + (f": {', '.join(d['removed'])}" if d["removed"] else "")
+        + f"; {d['total_expected']} households expected in all",
+        markup=False,
+        soft_wrap=True,
+    )
+    if d["with_documents"]:
+        notes([f"--force: removed although archived: {', '.join(d['with_documents'])}"])
+    if d["not_expected"]:
+        warn_all([f"not on the expected list of {d['site']}: {', '.join(d['not_expected'])}"])
+
+
+def share_summary(result: Any, to_stderr: bool = False) -> None:
+    """``workspace share``: who may read the workspace now, and how many files changed."""
+    d = result.to_dict()
+    who = f"its owner and the group {d['read_group']}" if d["read_group"] else "its owner only"
+    _console(to_stderr).print(
+        f"workspace {d['workspace']} is now readable by {who}: files {d['file_mode']}, "
+        f"folders {d['dir_mode']} ({d['files']} file(s), {d['folders']} folder(s) set; "
+        "scratch space tmp/ stays owner-only)",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -72,6 +72,8 @@ class SiteReport:
     documents: int
     fixity: Fixity
     verification_id: int = 0
+    #: False: checked read-only (a member of the read group, an empty workspace), not recorded
+    recorded: bool = True
     seconds: float = 0.0
     findings: list[str] = field(default_factory=list)
     #: SHA-256 of the site's documents and expected list in the index (facts.site_fingerprint)
@@ -137,6 +139,7 @@ class SiteReport:
             "level": self.level.value,
             "checked_at": self.checked_at,
             "verification_id": self.verification_id,
+            "recorded": self.recorded,
             "expected_households": self.expected_households,
             "archived_households": len(self.archived),
             "missing_households": self.missing,

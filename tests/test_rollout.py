@@ -92,6 +92,7 @@ def test_missing_households_and_failed_verification_block(ws):
     reasons = [b["reason"] for b in site(s, "borken")["blockers"]]
     assert reasons == [
         "1 expected household(s) not archived",
+        "1 open Klärfall/Klärfälle",  # the missing household, made a case by verify
         "last verification found 1 problem(s)",
     ]
     plan = esak(ws, "rollout", "plan", "--json", "--as-of", "2026-11-23")

@@ -56,7 +56,7 @@ def case_list(workspace: Workspace, site: str | None, status: str) -> list[dict[
     if not workspace.writable():
         with Index.open_readonly(workspace.index_path) as index:
             return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
-    with Index.open(workspace.index_path, workspace.access()) as index, workspace.lock():
+    with Index.open(workspace.index_path, workspace.access) as index, workspace.lock():
         for key in sites or _sites_with_data(index):
             case_rows.sync_cases(index, key)
         return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
@@ -75,7 +75,7 @@ def _sites_with_data(index: Index) -> list[str]:
 def _writing(workspace: Workspace) -> Index:
     workspace.existing()
     workspace.check_writable()
-    return Index.open_existing(workspace.index_path, workspace.access())
+    return Index.open_existing(workspace.index_path, workspace.access)
 
 
 def _who(by: str, reason: str) -> tuple[str, str]:

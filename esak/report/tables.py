@@ -162,9 +162,7 @@ def _resolved(case: Row) -> Row:
     resolution = case.get("resolution") or {}
     about = case.get("household") or case.get("file") or ""
     if case.get("file") and case.get("first_page"):
-        about = _("{file} p. {first}–{last}").format(
-            file=case["file"], first=case["first_page"], last=case["last_page"]
-        )
+        about = case_about(case)
     if resolution.get("action") == "assign":
         about += " → " + str(resolution.get("household"))
     return {
@@ -420,9 +418,11 @@ ROLLOUT_COLUMNS: tuple[SiteColumn, ...] = (
 def case_about(case: Row) -> str:
     """What a case is about, in a few words: a file and its pages, or a household."""
     if case.get("file") and case.get("first_page"):
-        return _("{file} p. {first}–{last}").format(
-            file=case["file"], first=case["first_page"], last=case["last_page"]
-        )
+        first, last = case["first_page"], case["last_page"]
+        span = str(first) if first == last else f"{first}–{last}"
+        return _("{file} p. {pages}: {reason}").format(
+            file=case["file"], pages=span, reason=""
+        ).rstrip(": ")
     if case.get("household") and case.get("volume"):
         return _("{household} volume {volume}").format(**case)
     return case.get("household") or case.get("file") or ""

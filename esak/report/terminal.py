@@ -33,8 +33,9 @@ from esak.verify.site import finding_sentences
 
 # Not a terminal (cron mail, a file): wide enough that tables keep their columns whole.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+_ERR_WIDTH = None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160
 out = Console(highlight=False, width=_WIDTH)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=_ERR_WIDTH)
 
 
 def _console(to_stderr: bool) -> Console:

@@ -420,9 +420,7 @@ def case_about(case: Row) -> str:
     if case.get("file") and case.get("first_page"):
         first, last = case["first_page"], case["last_page"]
         span = str(first) if first == last else f"{first}–{last}"
-        return _("{file} p. {pages}: {reason}").format(
-            file=case["file"], pages=span, reason=""
-        ).rstrip(": ")
+        return _("{file} p. {pages}").format(file=case["file"], pages=span)
     if case.get("household") and case.get("volume"):
         return _("{household} volume {volume}").format(**case)
     return case.get("household") or case.get("file") or ""

@@ -291,3 +291,37 @@ def test_failing_migration_leaves_the_previous_schema(
         assert "extra" not in tables
     finally:
         conn.close()
+
+
+def test_schema_5_rebuilds_files_and_pages_keeping_every_row_and_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index of schema 4 with data: after the migration every row is there, the foreign
+    keys hold, and the new outcomes (discarded, withdrawn) are accepted."""
+    from esak.synthetic.index import Shape, populate
+    from esak.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws").ensure()
+    monkeypatch.setattr(index_db, "MIGRATIONS", index_db.MIGRATIONS[:4])
+    with Index.open(ws.index_path) as index:
+        populate(index, ws.archive_dir, "borken", Shape(households=3, households_per_batch=3))
+        before = {
+            t: index.db.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
+            for t in ("input_files", "pages", "documents")
+        }
+        assert index.schema_version == 4
+    monkeypatch.undo()
+    with Index.open(ws.index_path) as index:
+        assert index.schema_version == schema_version() >= 5
+        for table, rows in before.items():
+            assert index.db.execute(f"SELECT * FROM {table} ORDER BY id").fetchall() == rows
+        assert index.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert index.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        indexes = {r[0] for r in index.db.execute("SELECT name FROM sqlite_master "
+                                                  "WHERE type = 'index'")}  # fmt: skip
+        assert {"pages_by_file_outcome", "pages_by_document", "input_files_by_site"} <= indexes
+        with index.transaction() as db:
+            db.execute("UPDATE pages SET outcome = 'discarded' WHERE id = 1")
+            db.execute("UPDATE input_files SET outcome = 'withdrawn' WHERE id = 1")
+        with pytest.raises(sqlite3.IntegrityError), index.transaction() as db:
+            db.execute("UPDATE pages SET outcome = 'lost' WHERE id = 2")

@@ -26,7 +26,7 @@ from esak.index.facts import (
     page_count_mismatches,
     quarantined_pages,
 )
-from esak.vocabulary import FileOutcome, PageOutcome
+from esak.vocabulary import ACCOUNTED, FileOutcome, PageOutcome
 
 
 class InputLike(Protocol):
@@ -298,10 +298,10 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
         [delivery_id],
     ):
         files[outcome] = count
-    pages = {"input": 0, **dict.fromkeys(map(str, PageOutcome), 0)}
+    pages = {"input": 0, **dict.fromkeys(map(str, ACCOUNTED), 0)}
     for outcome, count in db.execute(
         "SELECT p.outcome, COUNT(*) FROM pages p JOIN input_files f ON f.id = p.file_id "
-        "WHERE f.delivery_id = ? GROUP BY p.outcome",
+        "WHERE f.delivery_id = ? AND f.outcome != 'withdrawn' GROUP BY p.outcome",
         [delivery_id],
     ):
         pages[outcome] = count

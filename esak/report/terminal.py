@@ -172,6 +172,10 @@ def demo_summary(result: Any, to_stderr: bool = False) -> None:
     con.print()
     for line in result.lines():
         con.print(line, soft_wrap=True, markup=False)
+    if result.final is not None:
+        con.print()
+        con.print("[bold]" + _("verification after the Klärfälle were resolved") + "[/]:")
+        verify_reports([result.final], to_stderr=to_stderr)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 The demo checks esak against the generator's ground truth: it succeeds when esak finds
 exactly the problems that were planted (a missing household, a broken file, an orphan page,
-a manifest gap) and archives every content page of every delivered household.
+a manifest gap) and archives every content page of every delivered household. Then it
+resolves those Klärfälle as a migration team would, and the site is complete.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from esak.errors import ExitCode
 from esak.index.db import Index
 from esak.index.deliveries import IngestReport
 from esak.index.expected import expected_households, import_expected
+from esak.migrate.clarify import assign_case, case_list, close_case
 from esak.migrate.ingest import ingest_delivery
 from esak.profiles import load_profile
 from esak.report import write_report
@@ -22,6 +24,7 @@ from esak.report.html import site_report_html
 from esak.synthetic.delivery import GeneratedDelivery, generate_delivery
 from esak.verify.fixity import Level
 from esak.verify.site import SiteReport, verify_site
+from esak.vocabulary import CaseKind
 from esak.workspace import Workspace
 
 SITE = "borken"
@@ -37,6 +40,10 @@ class DemoResult:
     verification: SiteReport
     html_report: Path
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    #: how each Klärfall of the first verification was resolved, one line each
+    resolutions: list[str] = field(default_factory=list)
+    #: the verification after the Klärfälle were resolved
+    final: SiteReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,6 +64,8 @@ class DemoResult:
             "missing_households": self.missing,
             "checks": [{"check": name, "passed": passed} for name, passed in self.checks],
             "verification": self.verification.to_dict(),
+            "resolutions": self.resolutions,
+            "final_verification": self.final.to_dict() if self.final else None,
             "html_report": str(self.html_report),
         }
 
@@ -69,8 +78,13 @@ class DemoResult:
             "esak against the generator's ground truth:",
         ]
         out += [f"  [{'ok' if passed else 'FAILED'}] {name}" for name, passed in self.checks]
+        if self.resolutions:
+            out.append("the Klärfälle, resolved as a migration team would (esak clarify):")
+            out += [f"  {line}" for line in self.resolutions]
+        if self.final is not None:
+            out.append(f"verification afterwards: {self.final.status.upper()}")
         example = self.archived[0] if self.archived else "<household>"
-        out.append(f"verification report (HTML): {self.html_report}")
+        out.append(f"verification report (HTML, after the Klärfälle): {self.html_report}")
         out.append(f"try: esak --workspace {self.folder / 'workspace'} show {example}")
         return out
 
@@ -93,14 +107,13 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
     report = ingest_delivery(workspace, profile, delivery)
     with workspace.lock(), Index.open(workspace.index_path) as index:
         verification = verify_site(workspace, index, profile, Level.VALID)
-    html_report = write_report(output / f"report-{SITE}.html", site_report_html(verification))
     archived = report.households
     missing = sorted(set(expected) - set(archived))
     pages = [p for f in truth.to_dict()["files"] for p in f["pages"]]
     orphans = sum(1 for p in pages if p.get("orphan"))
     content = sum(1 for p in pages if p["kind"] == "content")
     bad = sorted(f["path"] for f in truth.to_dict()["files"] if f["format"] == "bad")
-    result = DemoResult(output, report, expected, archived, missing, verification, html_report)
+    result = DemoResult(output, report, expected, archived, missing, verification, Path())
     v = verification
     result.checks = [
         ("the missing household is reported missing", missing == sorted(truth.missing_households)),
@@ -133,7 +146,49 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
             and v.fixity.checked == v.documents > 0,
         ),
     ]
+    result.resolutions = _resolve_cases(workspace, truth)
+    with workspace.lock(), Index.open(workspace.index_path) as index:
+        result.final = verify_site(workspace, index, profile, Level.VALID)
+    result.checks.append(
+        (
+            "every Klärfall resolved with a name and a reason, the site complete",
+            result.final.ok and result.final.open_cases == 0 and bool(result.final.resolved_cases),
+        )
+    )
+    result.html_report = write_report(
+        output / f"report-{SITE}.html", site_report_html(result.final)
+    )
     return result
+
+
+#: A synthetic name: who resolves the demo's Klärfälle.
+DEMO_PERSON = "Demo-Sachbearbeitung"
+_CLOSING = {
+    CaseKind.FILE: "Datei defekt; Dienstleister bestätigt, dass sie leer war",
+    CaseKind.MISSING_HOUSEHOLD: "keine Papierakte vorhanden",
+    CaseKind.UNEXPECTED_HOUSEHOLD: "Zuzug nach dem Stichtag, Soll-Liste wird ergänzt",
+    CaseKind.DELIVERY_PROBLEM: "im Manifest, nie gescannt: Dienstleister bestätigt",
+    CaseKind.PAGE_COUNT_MISMATCH: "Papier nachgezählt, Deckblatt war falsch",
+}
+
+
+def _resolve_cases(workspace: Workspace, truth: GeneratedDelivery) -> list[str]:
+    """The demo's Klärfälle resolved as a migration team would: the orphan page assigned to a
+    delivered household, everything else closed with a reason."""
+    lines = []
+    household = sorted(truth.delivered_households)[0]
+    for case in case_list(workspace, SITE, "open"):
+        if case["kind"] == CaseKind.PAGES:
+            done = assign_case(workspace, case["id"], household, by=DEMO_PERSON,
+                               reason="Schreiben nennt die BG-Nummer")  # fmt: skip
+            lines.append(f"case {case['id']} ({case['kind']}): assigned to {household}, "
+                         f"archived as {done.document}")  # fmt: skip
+        else:
+            reason = _CLOSING.get(CaseKind(case["kind"]), "geprüft und abgeschlossen")
+            close_case(workspace, case["id"], by=DEMO_PERSON, reason=reason)
+            about = case["household"] or case["file"]
+            lines.append(f"case {case['id']} ({case['kind']}, {about}): closed — {reason}")
+    return lines
 
 
 def _kinds_match(report: IngestReport, pages: list[dict[str, Any]]) -> bool:

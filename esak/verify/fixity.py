@@ -119,20 +119,30 @@ def _walk(root: str, site: str) -> dict[str, int | None]:
 
 
 def pdf_problem(file: Path, pages: int, text_chars: int | None) -> str | None:
-    """Why an archived PDF is no longer sound, or None: PDF/A-2 claim, page count, text layer."""
+    """Why an archived PDF is no longer sound, or None: PDF/A-2b by its bytes (not by the
+    claim in its metadata alone), no JBIG2 symbol coding, page count, text layer."""
     import pikepdf
+    import pikepdf.pdfa
     import pypdfium2
 
     try:
         with pikepdf.open(file) as pdf:
             status = pdf.open_metadata().pdfa_status
             count = len(pdf.pages)
+            jbig2 = _jbig2_symbol_coding(pdf)
     except (pikepdf.PdfError, OSError, ValueError) as exc:
         return f"cannot be opened as PDF: {type(exc).__name__}"
     if not status.startswith("2"):
         return f"not PDF/A-2 (claims {status or 'nothing'})"
+    if jbig2:
+        # TR-RESISCAN A.SC.12: symbol coding may put one glyph where another was scanned.
+        return f"JBIG2 with symbol coding ({jbig2}): a character may stand for another"
     if count != pages:
         return f"has {count} pages, the index recorded {pages}"
+    report = pikepdf.pdfa.validate_written(file, "2b")
+    if not report.passed:
+        first = "; ".join(str(f) for f in report.findings[:2])
+        return f"claims PDF/A-2 but its bytes are not valid PDF/A-2b: {first}"
     if text_chars:
         doc = pypdfium2.PdfDocument(str(file))
         try:
@@ -149,3 +159,58 @@ def pdf_problem(file: Path, pages: int, text_chars: int | None) -> str | None:
         if not chars:
             return "its text layer is gone (it had text when archived)"
     return None
+
+
+def _jbig2_symbol_coding(pdf: Any) -> str | None:
+    """How a JBIG2 image of the PDF uses symbol coding, or None: a /JBIG2Globals stream, or
+    a symbol dictionary or text region segment in the image's own data."""
+    import pikepdf
+
+    for obj in pdf.objects:
+        if not isinstance(obj, pikepdf.Stream):
+            continue
+        filters = obj.get("/Filter")
+        names = [filters] if isinstance(filters, pikepdf.Name) else list(filters or [])
+        if pikepdf.Name.JBIG2Decode not in names:
+            continue
+        parms = obj.get("/DecodeParms")
+        parms_list = [parms] if isinstance(parms, pikepdf.Dictionary) else list(parms or [])
+        if any(isinstance(p, pikepdf.Dictionary) and "/JBIG2Globals" in p for p in parms_list):
+            return "global symbol dictionary"
+        if jbig2_has_symbols(obj.read_raw_bytes()):
+            return "symbol dictionary in the image"
+    return None
+
+
+#: JBIG2 segment types that code text by symbols (ITU-T T.88 7.3): symbol dictionary and the
+#: text regions that use one.
+_SYMBOL_SEGMENTS = {0, 4, 6, 7}
+
+
+def jbig2_has_symbols(data: bytes) -> bool:
+    """Whether embedded JBIG2 data (PDF's form: segments without a file header) holds a
+    symbol dictionary or a text region (T.88 7.2: the segment header)."""
+    pos, end = 0, len(data)
+    while pos + 11 <= end:
+        number = int.from_bytes(data[pos : pos + 4], "big")
+        flags = data[pos + 4]
+        pos += 5
+        kind = flags & 0x3F
+        if kind in _SYMBOL_SEGMENTS:
+            return True
+        referred = data[pos] >> 5
+        if referred == 7:  # the long form: a 29-bit count, then a bit per segment
+            referred = int.from_bytes(data[pos : pos + 4], "big") & 0x1FFFFFFF
+            pos += 4 + (referred + 8) // 8
+        else:
+            pos += 1
+        pos += referred * (1 if number <= 256 else 2 if number <= 65536 else 4)
+        pos += 4 if flags & 0x40 else 1
+        if pos + 4 > end:
+            break
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        pos += 4
+        if length == 0xFFFFFFFF:  # unknown length (an immediate generic region): no symbols
+            break
+        pos += length
+    return False

@@ -152,15 +152,24 @@ def expected_import_summary(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     d = result.to_dict()
     con.print(
-        f"expected list for [bold]{d['site']}[/]: {d['rows_read']} rows read "
-        f"({d['encoding']}, '{d['delimiter']}'): {d['added']} added, {d['updated']} updated, "
-        f"{d['unchanged']} unchanged, {d['removed']} removed; "
-        f"{d['total_expected']} households expected in all"
+        _(
+            "expected list for {site}: {rows_read} rows read ({encoding}, '{delimiter}'): "
+            "{added} added, {updated} updated, {unchanged} unchanged, {removed} removed; "
+            "{total_expected} households expected in all"
+        ).format(**{**d, "site": f"[bold]{d['site']}[/]"})
     )
+    line = _("line {n}:")
     for row in d["rejected"]:
-        err.print(f"[yellow]line {row['line']}:[/] {escape(row['reason'])}", soft_wrap=True)
+        err.print(
+            f"[yellow]{line.format(n=row['line'])}[/] {escape(row['reason'])}", soft_wrap=True
+        )
     if d["rejected"]:
-        err.print(f"[yellow]{len(d['rejected'])} row(s) rejected[/]; fix them and import again")
+        err.print(
+            "[yellow]"
+            + _("{n} row(s) rejected").format(n=len(d["rejected"]))
+            + "[/]; "
+            + _("fix them and import again")
+        )
 
 
 def demo_summary(result: Any, to_stderr: bool = False) -> None:
@@ -587,8 +596,9 @@ def clarified(result: Any) -> None:
 
 def notes(lines: list[str]) -> None:
     """Things worth knowing that are not problems (e.g. a verification not recorded)."""
+    label = _("note")
     for line in lines:
-        err.print(f"note: {line}", markup=False, soft_wrap=True)
+        err.print(f"{label}: {tr(line)}", markup=False, soft_wrap=True)
 
 
 def expected_dry_run(result: Any, to_stderr: bool = False) -> None:
@@ -596,10 +606,11 @@ def expected_dry_run(result: Any, to_stderr: bool = False) -> None:
     con = _console(to_stderr)
     d = result.to_dict()
     con.print(
-        f"dry run, nothing changed: the expected list for {d['site']} ({d['rows_read']} rows "
-        f"read) would add {d['added']}, update {d['updated']}, leave {d['unchanged']} "
-        f"unchanged and remove {d['removed']}; {d['total_expected']} households expected "
-        "in all afterwards",
+        _(
+            "dry run, nothing changed: the expected list for {site} ({rows_read} rows read) "
+            "would add {added}, update {updated}, leave {unchanged} unchanged and remove "
+            "{removed}; {total_expected} households expected in all afterwards"
+        ).format(**d),
         markup=False,
         soft_wrap=True,
     )
@@ -607,19 +618,32 @@ def expected_dry_run(result: Any, to_stderr: bool = False) -> None:
         if households:
             shown = ", ".join(households[:_LIST_LIMIT])
             more = len(households) - _LIST_LIMIT
-            con.print(
-                f"  would be {label}: {shown}" + (f" and {more} more" if more > 0 else ""),
-                markup=False,
-                soft_wrap=True,
+            line = _("would be {change}: {households}").format(
+                change=_(_CHANGES.get(label, label)), households=shown
             )
+            if more > 0:
+                line += " " + _("and {n} more").format(n=more)
+            con.print("  " + line, markup=False, soft_wrap=True)
     for row in d["rejected"]:
-        err.print(f"line {row['line']}: {row['reason']}", markup=False, soft_wrap=True)
+        err.print(
+            _("line {n}:").format(n=row["line"]) + f" {row['reason']}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+_CHANGES = {"added": N_("added"), "updated": N_("updated"), "removed": N_("removed")}
 
 
 def expected_table(result: dict[str, Any]) -> None:
     """``expected list``: one row per expected household, by number (never a name)."""
-    table = Table(title=f"expected households of {result['site']} ({result['total']})")
-    for col in ("household", "volumes", "status", "documents", "list line", "imported"):
+    table = Table(
+        title=_("expected households of {site} ({n})").format(
+            site=result["site"], n=result["total"]
+        )
+    )
+    for col in (_("household"), _("volumes"), _("status"), _("documents"), _("list line"),
+                _("imported")):  # fmt: skip
         table.add_column(col)
     for h in result["households"]:
         table.add_row(
@@ -628,38 +652,46 @@ def expected_table(result: dict[str, Any]) -> None:
             escape(h["status"] or ""),
             str(h["documents"]),
             str(h["source_line"]),
-            h["imported_at"],
+            local_time(h["imported_at"]),
         )
     out.print(table)
     if not result["households"]:
-        out.print("no expected list imported: esak expected import --site SITE FILE.csv")
+        out.print(_("no expected list imported: esak expected import --site SITE FILE.csv"))
 
 
 def expected_removal_summary(result: Any, to_stderr: bool = False) -> None:
     """``expected remove``: what was taken off the list, and what was not on it."""
     con = _console(to_stderr)
     d = result.to_dict()
-    con.print(
-        f"removed {len(d['removed'])} household(s) from the expected list of {d['site']}"
-        + (f": {', '.join(d['removed'])}" if d["removed"] else "")
-        + f"; {d['total_expected']} households expected in all",
-        markup=False,
-        soft_wrap=True,
+    line = _("removed {n} household(s) from the expected list of {site}").format(
+        n=len(d["removed"]), site=d["site"]
     )
+    if d["removed"]:
+        line += ": " + ", ".join(d["removed"])
+    line += "; " + _("{n} households expected in all").format(n=d["total_expected"])
+    con.print(line, markup=False, soft_wrap=True)
     if d["with_documents"]:
-        notes([f"--force: removed although archived: {', '.join(d['with_documents'])}"])
+        notes([_("--force: removed although archived: {households}").format(
+            households=", ".join(d["with_documents"]))])  # fmt: skip
     if d["not_expected"]:
-        warn_all([f"not on the expected list of {d['site']}: {', '.join(d['not_expected'])}"])
+        warn_all([_("not on the expected list of {site}: {households}").format(
+            site=d["site"], households=", ".join(d["not_expected"]))])  # fmt: skip
 
 
 def share_summary(result: Any, to_stderr: bool = False) -> None:
     """``workspace share``: who may read the workspace now, and how many files changed."""
     d = result.to_dict()
-    who = f"its owner and the group {d['read_group']}" if d["read_group"] else "its owner only"
+    who = (
+        _("its owner and the group {group}").format(group=d["read_group"])
+        if d["read_group"]
+        else _("its owner only")
+    )
     _console(to_stderr).print(
-        f"workspace {d['workspace']} is now readable by {who}: files {d['file_mode']}, "
-        f"folders {d['dir_mode']} ({d['files']} file(s), {d['folders']} folder(s) set; "
-        "scratch space tmp/ stays owner-only)",
+        _(
+            "workspace {workspace} is now readable by {who}: files {file_mode}, folders "
+            "{dir_mode} ({files} file(s), {folders} folder(s) set; scratch space tmp/ stays "
+            "owner-only)"
+        ).format(**{**d, "who": who}),
         markup=False,
         soft_wrap=True,
     )

@@ -53,7 +53,7 @@ def case_list(workspace: Workspace, site: str | None, status: str) -> list[dict[
     workspace.existing()
     if not workspace.index_path.is_file():
         return []  # an empty workspace: nothing ingested, nothing to clarify
-    if not workspace.writable():
+    if not workspace.writable:
         with Index.open_readonly(workspace.index_path) as index:
             return [c.to_dict() for c in case_rows.list_cases(index, site, status)]
     with Index.open(workspace.index_path, workspace.access) as index, workspace.lock():

@@ -29,6 +29,7 @@ from typing import Any
 from esak.archive import clear_journal, recover_journal, write_journal
 from esak.errors import ExitCode, ProblemsError, UsageError
 from esak.faults import fault
+from esak.i18n import local_time
 from esak.index import cases as case_rows
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
@@ -159,7 +160,8 @@ def _delivery(index: Index, delivery_id: int) -> tuple[str, str]:
     site, path, at, who, why = row
     if at is not None:
         raise UsageError(
-            f"delivery {delivery_id} ({path}) was withdrawn already, on {at} by {who} ({why})",
+            f"delivery {delivery_id} ({path}) was withdrawn already, on {local_time(at)} by {who} "
+            f"({why})",
             f"nothing to do; to bring it back, ingest it again: esak ingest --site {site} {path}",
         )
     return site, path

@@ -898,6 +898,37 @@ def clarify_reopen(app: App, case: int, by: str, reason: str, as_json: bool) -> 
     _clarified(reopen_case(app.workspace, case, by=by, reason=reason), as_json)
 
 
+@cli.command()
+@click.option(
+    "--delivery",
+    "delivery",
+    type=int,
+    metavar="ID",
+    required=True,
+    help="The delivery's id (an unknown id lists them).",
+)
+@click.option("--by", "by", metavar="NAME", required=True, help="Who withdraws it (recorded).")
+@click.option("--reason", metavar="TEXT", required=True, help="Why (recorded).")
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def withdraw(app: App, delivery: int, by: str, reason: str, as_json: bool) -> None:
+    """Take back a delivery ingested by mistake: its documents leave the archive (the index
+    keeps their paths and hashes), its pages and Klärfälle are marked withdrawn. The
+    delivery folder is not touched; ingesting it again brings it back.
+
+    Example: esak withdraw --delivery 3 --by "A. Admin" --reason "Lieferung gehört nach Rhede"
+    """
+    from esak.migrate.withdraw import withdraw_delivery
+
+    result = withdraw_delivery(app.workspace, delivery, by=by, reason=reason)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.withdrawn(result)
+    sys.exit(int(result.exit_code))
+
+
 # --- blank pages ------------------------------------------------------------------------------
 
 delivery_option = click.option(

@@ -4,8 +4,10 @@ A case is made from a finding (:func:`site_findings`) the first time ingest or v
 (:func:`sync_cases`) and is keyed by what the finding is about, so a re-run never makes it
 twice. When the finding goes away by itself (the missing household's file arrives, a broken
 file is delivered again and ingests, the manifest's file turns up) the case is closed with
-the action ``auto_close``; if it comes back, it opens again. A person resolves the rest
-(``assign``, ``close``) or opens a case again (``reopen``), always with a name and a reason.
+the action ``auto_close``; if it comes back, it opens again (so does a case resolved because
+its delivery was withdrawn, ``withdrawn``, when that delivery is ingested again). A person
+resolves the rest (``assign``, ``close``) or opens a case again (``reopen``), always with a
+name and a reason.
 Every change is a row in ``case_events``; nothing is ever deleted.
 """
 
@@ -198,7 +200,8 @@ def sync_cases(index: Index, site: str, run_id: int | None = None) -> CaseSync:
                 result.opened.append(case_id)
                 continue
             case_id, status, last = cases[key]
-            if status == CaseStatus.RESOLVED and last == "auto_close":
+            # Gone by itself, or with a withdrawn delivery (ingested again since): open again.
+            if status == CaseStatus.RESOLVED and last in ("auto_close", "withdrawn"):
                 _set_status(db, case_id, CaseStatus.OPEN)
                 _event(db, case_id, "auto_reopen", reason=BACK, run_id=run_id, at=stamp)
                 result.reopened.append(case_id)

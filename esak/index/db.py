@@ -372,9 +372,49 @@ def _m005_cases(db: sqlite_utils.Database) -> None:
     )
 
 
-#: Migrations that rebuild a table others refer to: run with foreign keys off (SQLite's
-#: rule for such changes), the references checked before the transaction commits.
-_WITHOUT_FOREIGN_KEYS = {"_m005_cases"}
+def _m006_withdrawn_versions(db: sqlite_utils.Database) -> None:
+    """A withdrawn document keeps on record the id it had in ``documents``, and the versions a
+    ``blanks keep`` replaced stay on record when their document is withdrawn.
+
+    ``superseded_documents`` names the document a version belonged to: the archived one
+    (``document_id``) or, once it was withdrawn, its row in ``withdrawn_documents``
+    (``withdrawn_document_id``), always exactly one of them. Rebuilt: SQLite cannot drop the
+    NOT NULL of ``document_id``."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE withdrawn_documents ADD COLUMN document_id INTEGER;
+        CREATE INDEX withdrawn_documents_by_withdrawal ON withdrawn_documents (withdrawal_id);
+        CREATE TABLE superseded_documents_new (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER REFERENCES documents(id),
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            pages INTEGER NOT NULL,
+            text_chars INTEGER,
+            superseded_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            reason TEXT NOT NULL,
+            withdrawn_document_id INTEGER REFERENCES withdrawn_documents(id),
+            CHECK ((document_id IS NULL) != (withdrawn_document_id IS NULL))
+        );
+        INSERT INTO superseded_documents_new (id, document_id, path, sha256, size, pages,
+            text_chars, superseded_at, run_id, reason)
+            SELECT id, document_id, path, sha256, size, pages, text_chars, superseded_at,
+            run_id, reason FROM superseded_documents;
+        DROP TABLE superseded_documents;
+        ALTER TABLE superseded_documents_new RENAME TO superseded_documents;
+        CREATE INDEX superseded_by_document ON superseded_documents (document_id);
+        CREATE INDEX superseded_by_withdrawn ON superseded_documents (withdrawn_document_id)
+        """,
+    )
+
+
+#: Migrations that rebuild a table (one others refer to, or one that refers to others): run
+#: with foreign keys off (SQLite's rule for such changes), the references checked before the
+#: transaction commits.
+_WITHOUT_FOREIGN_KEYS = {"_m005_cases", "_m006_withdrawn_versions"}
 
 
 def _execute_all(db: sqlite_utils.Database, script: str) -> None:
@@ -391,6 +431,7 @@ MIGRATIONS: list[Migration] = [
     _m003_verify,
     _m004_superseded,
     _m005_cases,
+    _m006_withdrawn_versions,
 ]
 
 

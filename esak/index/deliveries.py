@@ -312,7 +312,8 @@ def delivery_report(index: Index, site: str, delivery_id: int) -> IngestReport:
         [delivery_id],
     ).fetchone()
     pages["quarantined"] += whole
-    pages["input"] = sum(v for k, v in pages.items() if k != "input")
+    # The pages of an earlier ingest of this delivery that was withdrawn are not its input.
+    pages["input"] = sum(v for k, v in pages.items() if k in ACCOUNTED)
     households = [
         r[0]
         for r in db.execute(

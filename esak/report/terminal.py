@@ -695,3 +695,32 @@ def share_summary(result: Any, to_stderr: bool = False) -> None:
         markup=False,
         soft_wrap=True,
     )
+
+
+def withdrawn(result: Any) -> None:
+    """``esak withdraw``: what left the archive, and what the index keeps of it."""
+    d = result.to_dict()
+    err.print(
+        _(
+            "delivery {delivery} ({path}) of {site} withdrawn by {by}: {documents} document(s) "
+            "of {households} household(s) left the archive, {files} file(s) and {pages} page(s) "
+            "marked withdrawn"
+        ).format(
+            delivery=d["delivery"], path=d["delivery_path"], site=d["site"], by=d["by"],
+            documents=len(d["documents"]), households=len(d["households"]), files=d["files"],
+            pages=d["pages"],
+        ),
+        markup=False,
+        soft_wrap=True,
+    )  # fmt: skip
+    cases = d["cases"]
+    if cases["resolved"] or cases["opened"]:
+        err.print(
+            _("Klärfälle: {resolved} resolved as withdrawn, {opened} opened").format(
+                resolved=len(cases["resolved"]), opened=len(cases["opened"])
+            ),
+            markup=False,
+            soft_wrap=True,
+        )
+    for note in d["notes"]:
+        err.print(tr(note), markup=False, soft_wrap=True)

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from esak.archive import recover_journal
 from esak.errors import ExitCode, InputError, UsageError, WorkspaceError
 from esak.index.db import Index
 from esak.profiles import Profile, load_all, load_profile
@@ -86,9 +87,14 @@ def verify(
         from esak.migrate.keep import recover_keep
 
         recover_keep(workspace, index)
+        # Archive files a killed ingest moved in without committing, or that a killed
+        # withdraw had yet to remove: not the archive's, never to be reported as untracked.
+        notes = []
+        if removed := recover_journal(workspace, index):
+            notes.append(f"removed {len(removed)} archive file(s) a killed run left uncommitted")
         profiles = profiles or _all_profiles(index)
         reports = [verify_site(workspace, index, p, level) for p in profiles]
-        return VerifyResult(reports, all_sites=all_sites)
+        return VerifyResult(reports, all_sites=all_sites, notes=notes)
 
 
 def _verify_read_only(

@@ -4,8 +4,9 @@ A site's state follows from its profile and the index alone:
 
 - ``unplanned``: no go-live date, nothing ingested;
 - ``planned``: a go-live date, nothing ingested;
-- ``importing``: files ingested, but no passing verification since the last ingest;
-- ``verified``: the last verification passed and nothing was ingested after it;
+- ``importing``: files ingested, but no passing verification since the last ingest (or
+  withdrawal of a delivery);
+- ``verified``: the last verification passed and nothing was ingested or withdrawn after it;
 - ``live``: verified, and its go-live date has come.
 """
 
@@ -148,12 +149,18 @@ def rollout_status(
         if site in sites:
             sites[site].documents, sites[site].pages_archived = documents, pages or 0
     for site, pages, set_aside, last in db.execute(
-        "SELECT site, SUM(COALESCE(page_count, 0)), SUM(outcome = 'quarantined'), "
-        "MAX(ingested_at) FROM input_files WHERE outcome != 'duplicate' GROUP BY site"
+        "SELECT site, SUM(CASE WHEN outcome = 'withdrawn' THEN 0 ELSE COALESCE(page_count, 0) "
+        "END), SUM(outcome = 'quarantined'), MAX(ingested_at) FROM input_files "
+        "WHERE outcome != 'duplicate' GROUP BY site"
     ):
         if site in sites:
             s = sites[site]
             s.pages_input, s.files_set_aside, s.last_ingest = pages or 0, set_aside or 0, last
+    # A withdrawal changes what a site has archived as an ingest does: a verification from
+    # before it no longer holds.
+    for site, last in db.execute("SELECT site, MAX(at) FROM withdrawals GROUP BY site"):
+        if site in sites and (sites[site].last_ingest or "") < last:
+            sites[site].last_ingest = last
     for row in db.execute(
         "SELECT v.site, v.id, v.level, v.finished_at, v.ok, v.findings FROM verifications v "
         "JOIN (SELECT site, MAX(id) AS id FROM verifications GROUP BY site) m ON m.id = v.id"

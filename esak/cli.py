@@ -1088,6 +1088,68 @@ def coversheets(
     )
 
 
+# --- the tamper-evident audit log -------------------------------------------------------------
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log: signed checkpoints, and proof that nothing was changed."""
+
+
+@audit.command("checkpoint")
+@file_option(
+    "FILE", "The checkpoint to write (owner-only); keep it outside the workspace.", required=True
+)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def audit_checkpoint(app: App, output: Path, as_json: bool) -> None:
+    """Sign the audit log's size and root now (Ed25519; the key is made at first use,
+    audit-key.pem in the workspace, owner-only), for `audit verify --checkpoint` later.
+
+    Refused (exit 10) when the log is already damaged.
+
+    Example: esak audit checkpoint -o /mnt/revision/esak-2021-03-01.json
+    """
+    from esak.verify.audit import checkpoint
+
+    result = checkpoint(app.workspace, output)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.audit_checkpointed(result, to_stderr=as_json)
+
+
+@audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    metavar="FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also prove that the log only grew since this checkpoint (its signature checked).",
+)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def audit_verify(app: App, checkpoint_file: Path | None, as_json: bool) -> None:
+    """Check the audit log: every event unchanged and none missing, the runs, documents and
+    Klärfall events of the index as the log recorded them, every archived file re-hashed.
+
+    Exit 0 when all is intact, 10 when anything was changed or removed.
+
+    Example: esak audit verify --checkpoint /mnt/revision/esak-2021-03-01.json --json
+    """
+    from esak.verify.audit import verify_audit
+
+    report = verify_audit(app.workspace, checkpoint_file)
+    if as_json:
+        _emit_json(report.to_dict())
+    render.audit_verified(report, to_stderr=as_json)
+    sys.exit(int(report.exit_code))
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 

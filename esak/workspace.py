@@ -31,6 +31,8 @@ ENV_WORKSPACE = "ESAK_WORKSPACE"
 
 #: The workspace's settings (today only the read group), beside the index.
 SETTINGS = "workspace.json"
+#: The private key that signs audit checkpoints: owner-only, whoever may read the workspace.
+AUDIT_KEY = "audit-key.pem"
 
 #: What to tell someone who named a folder that is not a workspace.
 _WHERE_REMEDY = (
@@ -318,8 +320,10 @@ class Workspace:
         for top, folders, files in os.walk(self.root):
             here = Path(top)
             if here == self.root:
-                # Scratch space stays owner-only; its files are the run's own.
+                # Scratch space stays owner-only; its files are the run's own. So does the
+                # audit log's signing key: a reader who had it could sign a forged checkpoint.
                 folders[:] = [f for f in folders if here / f != self.tmp_dir]
+                files = [f for f in files if f != AUDIT_KEY]
             if not here.is_symlink():
                 access.apply(here, folder=True)
                 result.folders += 1

@@ -227,6 +227,9 @@ def test_withdraw_takes_the_delivery_out_and_a_new_ingest_brings_the_same_back(
     (borken,) = [s for s in rollout["sites"] if s["site"] == "borken"]
     assert borken["households"]["missing"] == 2 and borken["pages"]["input"] == 0
     assert folder_state(delivery) == folder_before  # the delivery folder untouched
+    # The tamper-evident log knows that the documents left on purpose: still intact.
+    code, audit = as_json(ws, "audit", "verify")
+    assert code == ExitCode.OK and audit["intact"], audit["problems"]
 
     # Refused: twice, and an id esak does not know (the deliveries are listed).
     code, error = as_json(ws, "withdraw", "--delivery", str(did), "--by", BY, "--reason", WHY)

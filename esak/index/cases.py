@@ -21,7 +21,7 @@ import sqlite_utils
 
 from esak.errors import UsageError
 from esak.i18n import N_
-from esak.index.audit import now
+from esak.index.audit import CASE_EVENT, CASE_EVENT_FIELDS, append_audit, audit_fields, now
 from esak.index.db import Index
 from esak.index.facts import (
     Scope,
@@ -223,8 +223,9 @@ def _set_status(
 
 
 def _event(db: sqlite_utils.Database, case_id: int, action: str, **values: Any) -> None:
-    db["case_events"].insert({"case_id": case_id, "action": action,
-                              "at": values.pop("at", None) or now(), **values})  # fmt: skip
+    row = {"case_id": case_id, "action": action, "at": values.pop("at", None) or now(), **values}
+    event_id = int(db["case_events"].insert(row).last_pk)
+    append_audit(db, CASE_EVENT, ("case_events", event_id), audit_fields(row, CASE_EVENT_FIELDS))
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -411,6 +411,35 @@ def _m006_withdrawn_versions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_audit_log(db: sqlite_utils.Database) -> None:
+    """The tamper-evident audit log (``esak.index.audit``): one row per event, each a leaf of
+    an RFC 6962 Merkle tree; append-only (triggers refuse UPDATE and DELETE). The runs,
+    documents and case events the index already holds are recorded as ``on_record`` events."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY CHECK (seq >= 0),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT,
+            data TEXT NOT NULL,
+            leaf_hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_by_ref ON audit_log (ref, seq)
+        """,
+    )
+    for action in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_log_no_{action.lower()} BEFORE {action} ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
+    # Imported here: esak.index.audit imports this module.
+    from esak.index.audit import record_existing
+
+    record_existing(db)
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -432,6 +461,7 @@ MIGRATIONS: list[Migration] = [
     _m004_superseded,
     _m005_cases,
     _m006_withdrawn_versions,
+    _m007_audit_log,
 ]
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from esak.errors import ExitCode
-from esak.index.audit import now
+from esak.index.audit import DOCUMENT_ARCHIVED, DOCUMENT_FIELDS, append_audit, audit_fields, now
 from esak.index.db import Index
 from esak.index.facts import (
     Scope,
@@ -222,8 +222,13 @@ class DeliveryRecorder:
         return int(last) + 1
 
     def document(self, db: sqlite_utils.Database, row: dict[str, Any]) -> int:
-        """One archived document (site, household, volume, seq, path, hash, …)."""
-        return int(db["documents"].insert({"site": self.site, **row, "created_at": now()}).last_pk)
+        """One archived document (site, household, volume, seq, path, hash, …), and its event."""
+        full = {"site": self.site, **row, "created_at": now()}
+        doc_id = int(db["documents"].insert(full).last_pk)
+        append_audit(
+            db, DOCUMENT_ARCHIVED, ("documents", doc_id), audit_fields(full, DOCUMENT_FIELDS)
+        )
+        return doc_id
 
     def sections(self, db: sqlite_utils.Database, file_id: int, sections: Iterable[Any]) -> None:
         for section in sections:

@@ -11,7 +11,14 @@ from typing import Any
 
 import sqlite_utils
 
-from esak.index.audit import now
+from esak.index.audit import (
+    DOCUMENT_ARCHIVED,
+    DOCUMENT_FIELDS,
+    DOCUMENT_REPLACED,
+    append_audit,
+    audit_fields,
+    now,
+)
 from esak.index.db import Index
 from esak.vocabulary import PageOutcome
 
@@ -147,7 +154,10 @@ def next_seq(db: sqlite_utils.Database, site: str, household: str, volume: int) 
 
 
 def add_document(db: sqlite_utils.Database, row: dict[str, Any]) -> int:
-    return int(db["documents"].insert({**row, "created_at": now()}).last_pk)
+    full = {**row, "created_at": now()}
+    doc_id = int(db["documents"].insert(full).last_pk)
+    append_audit(db, DOCUMENT_ARCHIVED, ("documents", doc_id), audit_fields(full, DOCUMENT_FIELDS))
+    return doc_id
 
 
 def supersede_document(
@@ -173,6 +183,14 @@ def supersede_document(
         "WHERE id = ?",
         [new["pages"], new["size"], new["sha256"], new["pdfa"], new["text_chars"], document_id],
     )
+    append_audit(
+        db,
+        DOCUMENT_REPLACED,
+        ("documents", document_id),
+        {"path": old["path"], "pages": new["pages"], "size": new["size"], "sha256": new["sha256"],
+         "old_sha256": old["sha256"], "old_size": old["size"], "old_pages": old["pages"],
+         "reason": reason, "run_id": run_id},
+    )  # fmt: skip
 
 
 def place_pages(

@@ -31,7 +31,7 @@ from esak.errors import ExitCode, ProblemsError, UsageError
 from esak.faults import fault
 from esak.i18n import local_time
 from esak.index import cases as case_rows
-from esak.index.audit import now, recorded_run
+from esak.index.audit import DOCUMENT_WITHDRAWN, append_audit, now, recorded_run
 from esak.index.db import Index
 from esak.migrate.keep import recover_keep
 from esak.vocabulary import CaseStatus, FileOutcome, PageOutcome
@@ -248,6 +248,10 @@ def _withdraw(workspace: Workspace, index: Index, result: WithdrawResult) -> lis
                 db.execute("UPDATE pages SET document_id = NULL WHERE document_id = ?",
                            [document_id])  # fmt: skip
                 db.execute("DELETE FROM documents WHERE id = ?", [document_id])
+                # The tamper-evident log: this row and its file left on purpose.
+                append_audit(db, DOCUMENT_WITHDRAWN, ("documents", document_id),
+                             {"withdrawal_id": result.withdrawal_id, "path": row["path"],
+                              "sha256": row["sha256"], "withdrawn_document_id": kept})  # fmt: skip
                 result.documents.append(
                     {k: row[k] for k in ("path", "household", "volume", "pages", "sha256")}
                 )

@@ -724,3 +724,62 @@ def withdrawn(result: Any) -> None:
         )
     for note in d["notes"]:
         err.print(tr(note), markup=False, soft_wrap=True)
+
+
+#: Problems shown one by one; the rest are counted (all of them are in --json).
+_AUDIT_PROBLEMS_SHOWN = 30
+
+
+def audit_verified(report: Any, to_stderr: bool = False) -> None:
+    """``esak audit verify``: intact or not, the problems, what a checkpoint proved."""
+    con = _console(to_stderr)
+    facts = {"size": report.size, "root": report.root, "files": report.files_checked}
+    if report.intact:
+        line = _("audit log intact: {size} events, root {root}; {files} archived files re-hashed")
+        con.print(f"[green]{escape(line.format(**facts))}[/]", soft_wrap=True)
+    else:
+        line = _("audit log NOT intact: {problems} problem(s) in {size} events; {files} archived "
+                 "files re-hashed").format(problems=len(report.problems), **facts)  # fmt: skip
+        con.print(f"[bold red]{escape(line)}[/]", soft_wrap=True)
+    label = _("problem")
+    for problem in report.problems[:_AUDIT_PROBLEMS_SHOWN]:
+        con.print(f"[yellow]{label}:[/] {escape(problem.text(_))}", soft_wrap=True)
+    if len(report.problems) > _AUDIT_PROBLEMS_SHOWN:
+        more = _("… and {n} more (all of them: --json)")
+        con.print(more.format(n=len(report.problems) - _AUDIT_PROBLEMS_SHOWN), markup=False)
+    cp = report.checkpoint
+    if cp and cp["signature_valid"] and cp["consistent"]:
+        con.print(
+            _("checkpoint of {time} ({size} events, key {key_id}): signature valid, the log "
+              "has only grown since").format(time=local_time(cp["time"]), size=cp["size"],
+                                             key_id=cp["key_id"]),
+            markup=False,
+            soft_wrap=True,
+        )  # fmt: skip
+    for note in report.notes:
+        con.print(f"{_('note')}: {tr(note)}", markup=False, soft_wrap=True)
+
+
+def audit_checkpointed(result: Any, to_stderr: bool = False) -> None:
+    """``esak audit checkpoint``: where the signed checkpoint is, and what it vouches for."""
+    con = _console(to_stderr)
+    cp = result.checkpoint
+    con.print(
+        _("checkpoint written to {file}: {size} events, root {root}, signed with key "
+          "{key_id}").format(file=result.file, **cp),
+        markup=False,
+        soft_wrap=True,
+    )  # fmt: skip
+    if result.key_created:
+        con.print(
+            _("a new signing key was made: {key} (owner-only; back it up with the workspace)")
+            .format(key=result.key_file),
+            markup=False,
+            soft_wrap=True,
+        )  # fmt: skip
+    con.print(
+        _("keep the checkpoint outside the workspace; later: esak audit verify --checkpoint "
+          "{file}").format(file=result.file),
+        markup=False,
+        soft_wrap=True,
+    )  # fmt: skip

@@ -26,6 +26,8 @@ DEFAULT_HOUSEHOLD_PATTERN = r"^\d{5}BG\d{7}$"
 KINDS = ("municipality", "district")
 DEPARTMENTS = ("SGB II", "SGB XII")
 BLANK_PAGE_POLICIES = tuple(BlankPolicy)
+#: The protection need of a site's files (TR-RESISCAN): how much of each delivery QA samples.
+PROTECTION_LEVELS = ("normal", "high", "very-high")
 UNPLANNED = "unplanned"
 
 _KEY_RE = re.compile(r"[a-z][a-z0-9_-]*")
@@ -54,7 +56,7 @@ _SCHEMA: dict[str, dict[str, bool]] = {
         "language": False,
     },
     "households": {"pattern": True, "agency_code": False},
-    "scan": {"ocr_languages": True, "blank_pages": True},
+    "scan": {"ocr_languages": True, "blank_pages": True, "protection": False},
 }
 
 
@@ -77,6 +79,8 @@ class Profile:
     language: str | None = None
     #: The agency code every household number of this site begins with (None: not pinned).
     agency_code: str | None = None
+    #: the protection need (PROTECTION_LEVELS): the QA sample's rate and four-eyes rule
+    protection: str = "normal"
     _household_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +128,7 @@ class Profile:
             "ocr_languages": list(self.ocr_languages),
             "blank_pages": self.blank_pages,
             "language": self.language,
+            "protection": self.protection,
             "path": str(self.path),
         }
 
@@ -307,6 +312,7 @@ def _load_file(path: Path) -> Profile:
     languages = _ocr_languages(scan, problems)
     blank_pages = _choice(scan, "scan", "blank_pages", BLANK_PAGE_POLICIES, problems)
     language = _choice(site, "site", "language", LANGUAGES, problems)
+    protection = _choice(scan, "scan", "protection", PROTECTION_LEVELS, problems)
     problems.raise_if_any()
 
     return Profile(
@@ -323,6 +329,7 @@ def _load_file(path: Path) -> Profile:
         path=path,
         language=language,
         agency_code=agency_code,
+        protection=protection or "normal",
     )
 
 

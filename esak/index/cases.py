@@ -47,7 +47,12 @@ ACTIONS = {
     "esak clarify close {id} --by NAME --reason TEXT",
     CaseKind.PAGE_COUNT_MISMATCH: "count the paper again; then esak clarify close {id} "
     "--by NAME --reason TEXT",
+    CaseKind.QA_DEFECT: "check the paper and scan the page again (or correct its file); then "
+    "esak clarify close {id} --by NAME --reason TEXT",
 }
+
+#: Kinds a person reports rather than a finding of the index: sync_cases never closes them.
+REPORTED_KINDS = frozenset({CaseKind.QA_DEFECT, CaseKind.MAIL})
 
 #: The reason recorded when a finding went away by itself.
 GONE = N_("the finding is gone")
@@ -165,12 +170,13 @@ def sync_cases(index: Index, site: str, run_id: int | None = None) -> CaseSync:
     with index.transaction() as db:
         cases = {
             key: (case_id, status, last)
-            for case_id, key, status, last in db.execute(
+            for case_id, key, status, last, kind in db.execute(
                 "SELECT c.id, c.key, c.status, (SELECT e.action FROM case_events e "
-                "WHERE e.case_id = c.id ORDER BY e.id DESC LIMIT 1) FROM cases c "
+                "WHERE e.case_id = c.id ORDER BY e.id DESC LIMIT 1), c.kind FROM cases c "
                 "WHERE c.site = ?",
                 [site],
             )
+            if kind not in REPORTED_KINDS
         }
         stamp = now()
         for key, finding in findings.items():
@@ -351,6 +357,27 @@ def resolved_keys(index: Index, site: str) -> set[str]:
 
 
 # --- resolving, inside the caller's transaction ----------------------------------------------
+
+
+def open_reported(
+    db: sqlite_utils.Database,
+    site: str,
+    kind: CaseKind,
+    key: str,
+    detail: str,
+    *,
+    by: str,
+    run_id: int | None,
+    **about: Any,
+) -> int:
+    """Open a case a person reported (a QA defect), with its ``opened`` event; returns its id.
+    ``about``: file, file_id, delivery_id, first_page, last_page, household, volume."""
+    stamp = now()
+    row = {"site": site, "kind": kind, "key": key, "status": CaseStatus.OPEN,
+           "detail": detail, "opened_at": stamp, **about}  # fmt: skip
+    case_id = int(db["cases"].insert(row).last_pk)
+    _event(db, case_id, "opened", by_name=by, reason=detail, run_id=run_id, at=stamp)
+    return case_id
 
 
 def resolve(

@@ -440,6 +440,65 @@ def _m007_audit_log(db: sqlite_utils.Database) -> None:
     record_existing(db)
 
 
+def _m008_qa(db: sqlite_utils.Database) -> None:
+    """QA samples (Stichproben, TR-RESISCAN A.SC.8): each draw with its seed and rate, the
+    deliveries it covers, its items (an archived page each) with the reviewer's result, and
+    the escalations a defect leaves for the site's next draws (``esak.index.qa``)."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE qa_samples (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            rate REAL NOT NULL,
+            protection TEXT NOT NULL,
+            escalated INTEGER NOT NULL DEFAULT 0,
+            drawn_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX qa_samples_by_site ON qa_samples (site, id);
+        CREATE TABLE qa_sample_deliveries (
+            sample_id INTEGER NOT NULL REFERENCES qa_samples(id),
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            PRIMARY KEY (sample_id, delivery_id)
+        );
+        CREATE INDEX qa_sample_deliveries_by_delivery ON qa_sample_deliveries (delivery_id);
+        CREATE TABLE qa_items (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES qa_samples(id),
+            page_id INTEGER NOT NULL REFERENCES pages(id),
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            page_index INTEGER NOT NULL,
+            household TEXT,
+            volume INTEGER,
+            document_id INTEGER REFERENCES documents(id),
+            document_path TEXT NOT NULL,
+            document_page INTEGER NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('random', 'flagged')),
+            why TEXT,
+            result TEXT CHECK (result IS NULL OR result IN ('ok', 'defect')),
+            note TEXT,
+            reviewer TEXT,
+            checked_at TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            case_id INTEGER REFERENCES cases(id),
+            UNIQUE (sample_id, page_id)
+        );
+        CREATE INDEX qa_items_by_sample ON qa_items (sample_id, id);
+        CREATE TABLE qa_escalations (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            sample_id INTEGER NOT NULL REFERENCES qa_samples(id),
+            item_id INTEGER NOT NULL REFERENCES qa_items(id),
+            draws_left INTEGER NOT NULL CHECK (draws_left >= 0),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX qa_escalations_by_site ON qa_escalations (site, draws_left)
+        """,
+    )
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -462,6 +521,7 @@ MIGRATIONS: list[Migration] = [
     _m005_cases,
     _m006_withdrawn_versions,
     _m007_audit_log,
+    _m008_qa,
 ]
 
 

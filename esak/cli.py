@@ -898,6 +898,177 @@ def clarify_reopen(app: App, case: int, by: str, reason: str, as_json: bool) -> 
     _clarified(reopen_case(app.workspace, case, by=by, reason=reason), as_json)
 
 
+# --- QA sample ------------------------------------------------------------------------------
+
+
+@cli.group()
+def qa() -> None:
+    """The QA sample (Stichprobe) with four eyes: draw archived pages, check them, record."""
+
+
+sample_option = click.option(
+    "--sample", "sample", type=int, metavar="ID", required=True, help="The sample's id."
+)
+
+
+@qa.command("draw")
+@site_option()
+@click.option(
+    "--delivery",
+    type=int,
+    metavar="ID",
+    default=None,
+    help="Only this delivery [default: every delivery of the site not sampled yet].",
+)
+@click.option(
+    "--rate",
+    type=float,
+    metavar="R",
+    default=None,
+    help="Share of the documents drawn at random, e.g. 0.05 [default: the site "
+    "profile's protection: normal 0.03, high 0.10, very-high every page].",
+)
+@click.option(
+    "--seed",
+    type=int,
+    metavar="N",
+    default=None,
+    help="Seed of the draw: the same seed on the same index draws the same sample "
+    "[default: a random one, printed and stored].",
+)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def qa_draw(
+    app: App,
+    site: str,
+    delivery: int | None,
+    rate: float | None,
+    seed: int | None,
+    as_json: bool,
+) -> None:
+    """Draw a QA sample: random pages (at least one per input file) and every flagged page.
+
+    Example: esak qa draw --site borken --delivery 3 --json
+    """
+    from esak.verify.qa import draw
+
+    sample = draw(app.workspace, site, delivery=delivery, rate=rate, seed=seed)
+    if as_json:
+        _emit_json(sample.to_dict())
+    render.qa_drawn(sample, to_stderr=as_json)
+
+
+@qa.command("sheet")
+@sample_option
+@file_option("FILE.html", "The worksheet to write (HTML, owner-only).", required=True)
+@workspace_option
+@click.pass_obj
+@handle_errors
+def qa_sheet(app: App, sample: int, output: Path) -> None:
+    """A worksheet of the sample: each page's image beside its household, document and page,
+    with the checks to tick.
+
+    Example: esak qa sheet --sample 4 -o stichprobe-4.html
+    """
+    from esak.report import write_report
+    from esak.verify.qa import sheet
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(
+            f"{output} is not an .html file", "esak qa sheet writes HTML: -o FILE.html"
+        )
+    drawn, page = sheet(app.workspace, sample)
+    write_report(output, page)
+    render.qa_sheet_written(drawn, output)
+
+
+@qa.command("record")
+@sample_option
+@click.option("--item", type=int, metavar="ITEM", default=None, help="The item checked.")
+@click.option(
+    "--result", type=click.Choice(["ok", "defect"]), default=None, help="What the check found."
+)
+@click.option("--note", metavar="TEXT", default=None, help="What is wrong (for a defect).")
+@click.option(
+    "--from",
+    "from_file",
+    metavar="RESULTS.csv",
+    default=None,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Results to record, columns item;result;note (all or nothing).",
+)
+@click.option(
+    "--reviewer",
+    metavar="NAME",
+    required=True,
+    help="Who checked the pages: not the person who ran the ingest.",
+)
+@click.option(
+    "--allow-same-person",
+    is_flag=True,
+    help="Let the person who ran the ingest check (refused at very-high protection).",
+)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def qa_record(
+    app: App,
+    sample: int,
+    item: int | None,
+    result: str | None,
+    note: str | None,
+    from_file: Path | None,
+    reviewer: str,
+    allow_same_person: bool,
+    as_json: bool,
+) -> None:
+    """Record the results of a sample's check; a defect opens a Klärfall and widens the check.
+
+    Example: esak qa record --sample 4 --from ergebnisse.csv --reviewer "B. Prüfer"
+    """
+    from esak.verify.qa import read_results, record
+
+    if from_file is not None:
+        if item is not None or result is not None or note is not None:
+            raise UsageError("give either --from or --item with --result", "esak qa record --help")
+        results = read_results(from_file)
+    elif item is None or result is None:
+        raise UsageError(
+            "say what was checked: --item ITEM --result ok|defect, or --from RESULTS.csv",
+            "esak qa record --help",
+        )
+    else:
+        results = [(item, result, (note or "").strip() or None)]
+    done = record(
+        app.workspace, sample, results, reviewer=reviewer, allow_same_person=allow_same_person
+    )
+    if as_json:
+        _emit_json(done.to_dict())
+    render.qa_recorded(done)
+
+
+@qa.command("status")
+@site_option()
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def qa_status(app: App, site: str, as_json: bool) -> None:
+    """The site's QA samples: drawn, checked, defects, and open, passed or failed.
+
+    Example: esak qa status --site borken --json
+    """
+    from esak.verify.qa import status
+
+    samples = status(app.workspace, site)
+    if as_json:
+        _emit_json({"samples": samples})
+    render.qa_status_table(samples, to_stderr=as_json)
+
+
 @cli.command()
 @click.option(
     "--delivery",

@@ -783,3 +783,92 @@ def audit_checkpointed(result: Any, to_stderr: bool = False) -> None:
         markup=False,
         soft_wrap=True,
     )  # fmt: skip
+
+
+#: A QA sample's status, as people read it.
+QA_STATUS = {"open": N_("open"), "passed": N_("passed"), "failed": N_("failed")}
+
+
+def qa_drawn(sample: Any, to_stderr: bool = False) -> None:
+    """``esak qa draw``: the sample's items, and its seed to draw it again."""
+    con = _console(to_stderr)
+    table = Table(title=_("QA sample {sample} of {site}").format(sample=sample.sample,
+                                                                  site=sample.site))  # fmt: skip
+    for label in (_("item"), _("household"), _("document"), _("page"), _("why in the sample")):
+        table.add_column(label)
+    for item in sample.items:
+        reason = _("random") if item["reason"] == "random" else _("flagged")
+        if item["why"]:
+            reason += f" ({item['why']})"
+        table.add_row(
+            *(
+                escape(str(v))
+                for v in (
+                    item["item"],
+                    item["household"] or "",
+                    item["document"],
+                    item["page"],
+                    reason,
+                )
+            )
+        )
+    con.print(table)
+    line = _(
+        "{n} pages drawn at rate {rate} with seed {seed} (the same seed draws the same sample)"
+    ).format(n=sample.total, rate=f"{sample.rate:.0%}", seed=sample.seed)
+    if sample.escalated:
+        line += " — " + _("rate doubled after a defect")
+    err.print(line, markup=False, soft_wrap=True)  # fmt: skip
+
+
+def qa_sheet_written(sample: Any, path: Any) -> None:
+    """``esak qa sheet``: where the worksheet is."""
+    err.print(_("worksheet of QA sample {sample} ({n} pages) written to {file}").format(
+        sample=sample.sample, n=sample.total, file=path), markup=False, soft_wrap=True)  # fmt: skip
+
+
+def qa_recorded(done: Any) -> None:
+    """``esak qa record``: what was recorded, the cases opened, the sample's status."""
+    d = done.to_dict()
+    err.print(
+        _("QA sample {sample}: {recorded} result(s) recorded; {checked} of {total} checked, "
+          "{defects} defect(s): {status}").format(
+            sample=d["sample"], recorded=len(d["recorded"]), checked=d["checked"],
+            total=d["total"], defects=d["defects"], status=_(QA_STATUS[d["status"]])),
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    for case in d["cases"]:
+        err.print(_("Klärfall {case} opened (QA defect)").format(case=case), markup=False)
+    if d["added_items"]:
+        err.print(
+            _("{n} more page(s) of the same input file added to the sample; the next two "
+              "draws of the site at double rate").format(n=len(d["added_items"])),
+            markup=False, soft_wrap=True,
+        )  # fmt: skip
+
+
+def qa_status_table(samples: list[dict[str, Any]], to_stderr: bool = False) -> None:
+    """``esak qa status``: per sample drawn, checked, defects, status."""
+    con = _console(to_stderr)
+    table = Table(title=_("QA samples"))
+    for label, right in (
+        (_("sample"), True),
+        (_("deliveries"), False),
+        (_("drawn"), True),
+        (_("checked"), True),
+        (_("defects"), True),
+        (_("status"), False),
+    ):
+        table.add_column(label, justify="right" if right else "left")
+    for s in samples:
+        table.add_row(
+            str(s["sample"]),
+            ", ".join(map(str, s["deliveries"])),
+            str(s["total"]),
+            str(s["checked"]),
+            str(s["defects"]),
+            _(s["status"]),
+        )
+    con.print(table)
+    if not samples:
+        con.print(_("no QA sample yet"))

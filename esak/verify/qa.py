@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.errors import InputError, ProblemsError, UsageError
-from esak.i18n import _, language, use_profile_language
+from esak.i18n import N_, _, language, use_profile_language
 from esak.index import qa as rows
 from esak.index.audit import recorded_run
 from esak.index.cases import open_reported
@@ -51,10 +51,10 @@ RESULTS = ("ok", "defect")
 
 #: The checks of each page on the worksheet.
 CHECKS = (
-    ("complete", "complete"),
-    ("legible", "legible"),
-    ("right", "right document and household"),
-    ("upright", "upright"),
+    ("complete", N_("complete")),
+    ("legible", N_("legible")),
+    ("right", N_("right document and household")),
+    ("upright", N_("upright")),
 )
 
 

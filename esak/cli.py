@@ -1069,6 +1069,43 @@ def qa_status(app: App, site: str, as_json: bool) -> None:
     render.qa_status_table(samples, to_stderr=as_json)
 
 
+# --- transfer notes ---------------------------------------------------------------------------
+
+
+@cli.command("transfer-note")
+@site_option()
+@click.option(
+    "--household", metavar="NUMBER", default=None, help="Only this household's documents."
+)
+@click.option(
+    "--by",
+    "by",
+    metavar="NAME",
+    required=True,
+    help="The person responsible for the capture (a pseudonym will do; not the organisation).",
+)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def transfer_note(app: App, site: str, household: str | None, by: str, as_json: bool) -> None:
+    """Write or update the transfer note (Transfervermerk, TR-RESISCAN) of every archived
+    document: <nnnn>.tv.xml beside its PDF, validated against its XSD, recorded in the index.
+
+    Notes are `vorlaeufig` until the batch's QA has passed. Exit 10 when an archived file is
+    missing or changed (it gets no note).
+
+    Example: esak transfer-note --site borken --by "A. Admin"
+    """
+    from esak.verify.transfer import write_notes
+
+    result = write_notes(app.workspace, site, by=by, household=household)
+    if as_json:
+        _emit_json(result.to_dict())
+    render.transfer_noted(result, to_stderr=as_json)
+    sys.exit(int(result.exit_code))
+
+
 @cli.command()
 @click.option(
     "--delivery",

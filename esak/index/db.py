@@ -499,6 +499,32 @@ def _m008_qa(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_transfer_notes(db: sqlite_utils.Database) -> None:
+    """Transfer notes (Transfervermerke, TR-RESISCAN 1.5 A.NB.4): one XML file per archived
+    document beside its PDF (``<nnnn>.tv.xml``), with the document's stable UUID, the note's
+    own sha256 and size (fixity), the PDF's sha256 it vouches for, its status and who wrote it.
+
+    No foreign key to ``documents``: a withdrawn document leaves that table, and its note's row
+    stays on record like the rest of its evidence. Independent of every migration after 007."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE transfer_notes (
+            document_id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            document_sha256 TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('vorlaeufig', 'final')),
+            written_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            by_name TEXT NOT NULL
+        )
+        """,
+    )
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -522,6 +548,7 @@ MIGRATIONS: list[Migration] = [
     _m006_withdrawn_versions,
     _m007_audit_log,
     _m008_qa,
+    _m009_transfer_notes,
 ]
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from esak.errors import InputError, ProblemsError
 from esak.index.db import Index
+from esak.index.transfer_notes import NoteRow, notes_of_household
 
 
 def household_documents(index: Index, household: str, archive_dir: Path) -> dict[str, Any]:
-    """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256).
+    """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256,
+    and ``transfer_note``: its path, sha256 and status, or None while it has none).
 
     ``source`` names the delivery file and its pages, counted from 1 (CONTRACT §6: fields
     named ``first_page``/``last_page`` count as printed on a sheet). Raises
@@ -22,7 +24,7 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         "SELECT d.site, d.volume, d.seq, d.doc_type, d.path, d.pages, d.sha256, d.size, d.pdfa, "
         "d.created_at, f.relpath, "
         "(SELECT MIN(page_index) FROM pages p WHERE p.document_id = d.id), "
-        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id) "
+        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id), d.id "
         "FROM documents d JOIN input_files f ON f.id = d.file_id "
         "WHERE d.household = ? ORDER BY d.site, d.volume, d.seq",
         [household],
@@ -47,6 +49,7 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
             f"ingest the delivery that holds it; esak verify --site {sites[0]} lists every "
             "household still missing",
         )
+    notes = notes_of_household(index, household)
     documents = [
         {
             "site": r[0],
@@ -60,10 +63,18 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
             "pdfa": r[8],
             "archived_at": r[9],
             "source": {"file": r[10], "first_page": _from_1(r[11]), "last_page": _from_1(r[12])},
+            "transfer_note": _note(notes.get(r[13]), archive_dir),
         }
         for r in rows
     ]
     return {"household": household, "documents": documents}
+
+
+def _note(note: NoteRow | None, archive_dir: Path) -> dict[str, Any] | None:
+    """A document's transfer note for ``show`` (CONTRACT §6), its path as the document's."""
+    if note is None:
+        return None
+    return {**note.to_show(), "path": str(archive_dir / note.path)}
 
 
 def _from_1(page_index: int | None) -> int | None:

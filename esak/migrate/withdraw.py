@@ -33,6 +33,7 @@ from esak.i18n import local_time
 from esak.index import cases as case_rows
 from esak.index.audit import DOCUMENT_WITHDRAWN, append_audit, now, recorded_run
 from esak.index.db import Index
+from esak.index.transfer_notes import note_path
 from esak.migrate.keep import recover_keep
 from esak.vocabulary import CaseStatus, FileOutcome, PageOutcome
 from esak.workspace import Workspace
@@ -256,6 +257,10 @@ def _withdraw(workspace: Workspace, index: Index, result: WithdrawResult) -> lis
                     {k: row[k] for k in ("path", "household", "volume", "pages", "sha256")}
                 )
                 targets.append(workspace.archive_dir / row["path"])
+                # Its transfer note goes with it (the note's row stays, as the record).
+                note = workspace.archive_dir / note_path(row["path"])
+                if note.exists():
+                    targets.append(note)
             result.files = len(files)
             result.pages = db.execute(
                 f"UPDATE pages SET outcome = ? WHERE file_id IN ({marks})",

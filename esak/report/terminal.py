@@ -872,3 +872,45 @@ def qa_status_table(samples: list[dict[str, Any]], to_stderr: bool = False) -> N
     con.print(table)
     if not samples:
         con.print(_("no QA sample yet"))
+
+
+def transfer_noted(result: Any, to_stderr: bool = False) -> None:
+    """``esak transfer-note``: how many notes were written, and the documents that got none."""
+    con = _console(to_stderr)
+    created = sum(1 for n in result.notes if n["created"])
+    con.print(
+        _(
+            "{site}: {written} transfer note(s) written ({created} new, {updated} updated) by "
+            "{by}, status {status}"
+        ).format(
+            site=result.site,
+            written=len(result.notes),
+            created=created,
+            updated=len(result.notes) - created,
+            by=result.by,
+            status=result.status,
+        ),
+        markup=False,
+        soft_wrap=True,
+    )
+    label = {"missing": _("missing"), "changed": _("changed")}
+    for skipped in result.skipped:
+        con.print(
+            "[bold red]"
+            + escape(
+                _("no transfer note for {document}: the archived file is {problem}").format(
+                    document=skipped["document"],
+                    problem=label.get(skipped["problem"], skipped["problem"]),
+                )
+            )
+            + "[/]",
+            soft_wrap=True,
+        )
+    if result.skipped:
+        con.print(
+            _("find out what happened: esak verify --site {site} --level valid").format(
+                site=result.site
+            ),
+            markup=False,
+            soft_wrap=True,
+        )

@@ -6,6 +6,10 @@ Three levels, after BagIt's: each includes the one before.
 - ``complete``: and no file lies under the site's archive folder that the index does not know.
 - ``valid``: and every file hashes to its recorded sha256, opens as PDF/A-2 with the
   recorded page count, and still has its text layer.
+
+Transfer notes (``<nnnn>.tv.xml`` beside a PDF, :mod:`esak.verify.transfer`) are files the
+index knows: never untracked. From level ``complete`` a recorded note that is gone is listed
+under ``missing`` and one whose size differs under ``changed``; ``valid`` re-hashes it too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from esak.files import sha256_file
 from esak.index.db import Index
+from esak.index.transfer_notes import site_notes
 
 
 class Level(StrEnum):
@@ -31,6 +36,8 @@ class Level(StrEnum):
 class Fixity:
     level: Level
     checked: int = 0
+    #: transfer notes checked (levels complete and valid)
+    notes_checked: int = 0
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
@@ -52,6 +59,7 @@ class Fixity:
             #: what this level did not look at: an empty list there means "not checked"
             "not_checked": [] if self.untracked_checked else ["untracked"],
             "checked": self.checked,
+            "notes_checked": self.notes_checked,
             "changed": self.changed,
             "missing": self.missing,
             "untracked": self.untracked,
@@ -76,8 +84,10 @@ def check_fixity(index: Index, archive_dir: Path, site: str, level: Level) -> Fi
                 sizes[path] = os.stat(os.path.join(root, path)).st_size
     else:
         sizes = _walk(root, site)
-        known = {r[0] for r in rows}
+        notes = site_notes(index, site)
+        known = {r[0] for r in rows} | {n[0] for n in notes}
         result.untracked = sorted(p for p in sizes if p not in known)
+        _check_notes(result, archive_dir, sizes, notes)
     for path, size, sha256, pages, text_chars in rows:
         found = sizes.get(path)
         if found is None:
@@ -92,7 +102,26 @@ def check_fixity(index: Index, archive_dir: Path, site: str, level: Level) -> Fi
             problem = pdf_problem(file, pages, text_chars)
             if problem:
                 result.invalid.append({"file": path, "problem": problem})
+    result.changed.sort()
+    result.missing.sort()
     return result
+
+
+def _check_notes(
+    result: Fixity,
+    archive_dir: Path,
+    sizes: dict[str, int | None],
+    notes: list[tuple[str, int, str]],
+) -> None:
+    """The site's transfer notes: present (complete), the recorded size, and (valid) sha256."""
+    result.notes_checked = len(notes)
+    for path, size, sha256 in notes:
+        if path not in sizes:
+            result.missing.append(path)
+            continue
+        rehash = result.level is Level.VALID
+        if sizes[path] != size or (rehash and sha256_file(archive_dir / path) != sha256):
+            result.changed.append(path)
 
 
 def _walk(root: str, site: str) -> dict[str, int | None]:

@@ -446,8 +446,9 @@ def sheet(workspace: Workspace, sample_id: int) -> tuple[Sample, str]:
     ]  # fmt: skip
     for item in sample.items:
         image = page_image(archive / item["document"], item["page"])
-        picture = (f'<img alt="{e(_("page image"))}" src="{image}">' if image
-                   else f"<p><em>{e(_('page image not available'))}</em></p>")  # fmt: skip
+        alt, absent = _("page image"), _("page image not available")
+        picture = (f'<img alt="{e(alt)}" src="{image}">' if image
+                   else f"<p><em>{e(absent)}</em></p>")  # fmt: skip
         reason = _("random") if item["reason"] == "random" else _("flagged")
         if item["why"]:
             reason += f" ({item['why']})"

@@ -349,6 +349,7 @@ def test_hostile_delivery_is_set_aside_piece_by_piece(tmp_path):
         "separator": 0,
         "blank": 1,
         "quarantined": expected_input - 5,
+        "discarded": 0,
     }
     assert report["households"] == [GOOD]
 

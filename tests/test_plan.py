@@ -462,7 +462,7 @@ def test_cover_without_volume_is_volume_one() -> None:
 # --- counts and bad input ------------------------------------------------------------------
 
 
-def test_counts_have_all_five_keys() -> None:
+def test_counts_have_a_key_for_every_accounted_outcome() -> None:
     plan = plan_batch(batch(P(), C(), P(), S(), B(), E()))
     assert plan.counts() == {
         "archived": 1,
@@ -470,6 +470,7 @@ def test_counts_have_all_five_keys() -> None:
         "separator": 1,
         "blank": 1,
         "quarantined": 2,
+        "discarded": 0,  # only a person discards (esak clarify close), never the planner
     }
     assert plan_batch([]).counts() == dict.fromkeys(OUTCOMES, 0)
 

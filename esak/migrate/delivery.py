@@ -684,3 +684,21 @@ def _clean_path(raw: str) -> str | None:
     if ".." in parts:
         return None
     return _nfc("/".join(parts))
+
+
+def refuse_workspace_as_delivery(workspace_root: Path, delivery_dir: Path) -> None:
+    """A delivery must not be the workspace, inside it or around it: esak would read its own
+    archive as scans, and write into what must stay as it was delivered."""
+    ws = Path(os.path.realpath(workspace_root))
+    delivery = Path(os.path.realpath(delivery_dir))
+    if delivery == ws or delivery.is_relative_to(ws):
+        where = "is the workspace" if delivery == ws else f"is inside the workspace {ws}"
+    elif ws.is_relative_to(delivery):
+        where = f"holds the workspace {ws}"
+    else:
+        return
+    raise InputError(
+        f"the delivery folder {delivery} {where}",
+        "name the folder the scanning service delivered; keep it outside the workspace "
+        "(--workspace DIR or ESAK_WORKSPACE) and the workspace outside it",
+    )

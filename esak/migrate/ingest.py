@@ -9,7 +9,6 @@ either fully recorded or not at all, so a killed run is finished by running it a
 from __future__ import annotations
 
 import errno
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from esak.archive import recover_journal
-from esak.errors import DependencyError, DiskFullError, InputError, StoppedError
+from esak.errors import DependencyError, DiskFullError, StoppedError
 from esak.faults import fault
 from esak.files import display_name
 from esak.index.audit import recorded_run
@@ -26,12 +25,17 @@ from esak.index.db import Index
 from esak.index.deliveries import DeliveryRecorder, IngestReport, delivery_report
 from esak.migrate.batch import Batch
 from esak.migrate.commit import commit_batch
-from esak.migrate.delivery import DeliveryScan, InputItem, scan_delivery
+from esak.migrate.delivery import (
+    DeliveryScan,
+    InputItem,
+    refuse_workspace_as_delivery,
+    scan_delivery,
+)
 from esak.migrate.executor import Pool
 from esak.migrate.ocr import check_dependencies
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.progress import FileDone, Progress, ProgressCallback
-from esak.migrate.scheduler import Job, Scheduler, StopRequest, deadline_text
+from esak.migrate.scheduler import Job, Scheduler, StopRequest, deadline_text, describe
 from esak.migrate.tasks import (
     ClassifyResult,
     ClassifyTask,
@@ -49,7 +53,6 @@ from esak.workspace import Workspace
 
 #: Pages one classification task takes: small enough to spread a big batch over all workers.
 CHUNK_PAGES = 16
-
 #: A task is tried this often before its pages are set aside.
 MAX_ATTEMPTS = 2
 #: Seconds Tesseract may spend on one page before the page counts as failed.
@@ -60,12 +63,6 @@ DOCUMENT_SLACK_S = 120.0
 CLASSIFY_TIMEOUT_S = 600.0
 #: After a deadline or a signal, work in flight may still finish (and be committed) this long.
 STOP_GRACE_S = 30.0
-
-
-def _describe(error: object) -> str:
-    if isinstance(error, BaseException):
-        return f"{type(error).__name__}: {error}".rstrip(": ")
-    return str(error)
 
 
 class _Run:
@@ -212,7 +209,7 @@ class _Run:
                 CLASSIFY_TIMEOUT_S,
                 on_done=counted,
                 on_failed=failed,
-                check=lambda result: None if isinstance(result, CountResult) else _describe(result),
+                check=lambda result: None if isinstance(result, CountResult) else describe(result),
             )
         )
 
@@ -243,7 +240,7 @@ class _Run:
                 check=lambda result: (
                     None
                     if isinstance(result, ClassifyResult)
-                    else f"page could not be classified: {_describe(result)}"
+                    else f"page could not be classified: {describe(result)}"
                 ),
             )
         )
@@ -327,7 +324,7 @@ class _Run:
         def as_result(result: Any) -> DocumentResult:
             if isinstance(result, DocumentResult):
                 return result
-            return DocumentResult.failure(key, f"OCR failed: {_describe(result)}")
+            return DocumentResult.failure(key, f"OCR failed: {describe(result)}")
 
         def check(result: Any) -> str | None:
             result = as_result(result)
@@ -418,24 +415,6 @@ class _Run:
         self.progress.last = None
 
 
-def _refuse_workspace_as_delivery(workspace: Workspace, delivery_dir: Path) -> None:
-    """A delivery must not be the workspace, inside it or around it: esak would read its own
-    archive as scans, and write into what must stay as it was delivered."""
-    ws = Path(os.path.realpath(workspace.root))
-    delivery = Path(os.path.realpath(delivery_dir))
-    if delivery == ws or delivery.is_relative_to(ws):
-        where = "is the workspace" if delivery == ws else f"is inside the workspace {ws}"
-    elif ws.is_relative_to(delivery):
-        where = f"holds the workspace {ws}"
-    else:
-        return
-    raise InputError(
-        f"the delivery folder {delivery} {where}",
-        "name the folder the scanning service delivered; keep it outside the workspace "
-        "(--workspace DIR or ESAK_WORKSPACE) and the workspace outside it",
-    )
-
-
 def ingest_delivery(
     workspace: Workspace,
     profile: Profile,
@@ -458,7 +437,7 @@ def ingest_delivery(
     the workspace, lies inside it or holds it, or holds no scan file at all.
     """
     started = time.monotonic()
-    _refuse_workspace_as_delivery(workspace, Path(delivery_dir))
+    refuse_workspace_as_delivery(workspace.root, Path(delivery_dir))
     # Before a delivery is read: someone who may only read the workspace is told at once.
     workspace.check_writable()
     check_dependencies(tuple(profile.ocr_languages))

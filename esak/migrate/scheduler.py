@@ -301,3 +301,10 @@ def _until(until: str, now: datetime, zone: tzinfo | None) -> datetime:
             rule,
         )
     return at
+
+
+def describe(error: object) -> str:
+    """An error or a failure reason as one line for the log and the index."""
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+    return str(error)

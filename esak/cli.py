@@ -59,6 +59,15 @@ def _emit_json(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
+def _conclude(result: Any, as_json: bool, human: Callable[[Any, bool], None]) -> NoReturn:
+    """The end of a command: its JSON if asked for, the human summary (on standard error
+    beside JSON), and the exit code the result carries."""
+    if as_json:
+        _emit_json(result.to_dict())
+    human(result, as_json)
+    sys.exit(int(result.exit_code))
+
+
 def _fail(code: int, message: str, remedy: str | None, as_json: bool) -> NoReturn:
     """The one way esak reports a failure: JSON on stdout (with --json), text on stderr."""
     if as_json:
@@ -409,10 +418,7 @@ def expected_remove(
         result = remove_expected(
             index, profile.key, list(households), profile.is_household, force=force
         )
-    if as_json:
-        _emit_json(result.to_dict())
-    render.expected_removal_summary(result, to_stderr=as_json)
-    sys.exit(int(result.exit_code))
+    _conclude(result, as_json, render.expected_removal_summary)
 
 
 # --- workspace ------------------------------------------------------------------------------
@@ -530,10 +536,7 @@ def ingest(
             app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
             on_progress=on_progress, deadline=deadline,
         )  # fmt: skip
-    if as_json:
-        _emit_json(report.to_dict())
-    render.ingest_summary(report, to_stderr=as_json)
-    sys.exit(int(report.exit_code))
+    _conclude(report, as_json, render.ingest_summary)
 
 
 @cli.command()
@@ -1100,10 +1103,7 @@ def transfer_note(app: App, site: str, household: str | None, by: str, as_json: 
     from esak.verify.transfer import write_notes
 
     result = write_notes(app.workspace, site, by=by, household=household)
-    if as_json:
-        _emit_json(result.to_dict())
-    render.transfer_noted(result, to_stderr=as_json)
-    sys.exit(int(result.exit_code))
+    _conclude(result, as_json, render.transfer_noted)
 
 
 @cli.command()
@@ -1131,10 +1131,7 @@ def withdraw(app: App, delivery: int, by: str, reason: str, as_json: bool) -> No
     from esak.migrate.withdraw import withdraw_delivery
 
     result = withdraw_delivery(app.workspace, delivery, by=by, reason=reason)
-    if as_json:
-        _emit_json(result.to_dict())
-    render.withdrawn(result)
-    sys.exit(int(result.exit_code))
+    _conclude(result, as_json, lambda r, _json: render.withdrawn(r))
 
 
 # --- blank pages ------------------------------------------------------------------------------
@@ -1183,10 +1180,7 @@ def blanks(
     profile = load_profile(site)
     with Index.open_readonly(ctx.obj.workspace.existing().index_path) as index:
         review = review_blanks(index, profile, delivery=delivery, output=output)
-    if as_json:
-        _emit_json(review.to_dict())
-    render.blank_review_summary(review)
-    sys.exit(int(review.exit_code))
+    _conclude(review, as_json, lambda r, _json: render.blank_review_summary(r))
 
 
 @blanks.command("keep")
@@ -1352,10 +1346,7 @@ def audit_verify(app: App, checkpoint_file: Path | None, as_json: bool) -> None:
     from esak.verify.audit import verify_audit
 
     report = verify_audit(app.workspace, checkpoint_file)
-    if as_json:
-        _emit_json(report.to_dict())
-    render.audit_verified(report, to_stderr=as_json)
-    sys.exit(int(report.exit_code))
+    _conclude(report, as_json, render.audit_verified)
 
 
 # --- demo -----------------------------------------------------------------------------------
@@ -1385,10 +1376,7 @@ def demo(output: Path, households: int, seed: int, as_json: bool) -> None:
     from esak.synthetic.demo import run_demo
 
     result = run_demo(output, households=households, seed=seed)
-    if as_json:
-        _emit_json(result.to_dict())
-    render.demo_summary(result, to_stderr=as_json)
-    sys.exit(int(result.exit_code))
+    _conclude(result, as_json, render.demo_summary)
 
 
 def main() -> None:

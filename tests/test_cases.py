@@ -121,6 +121,9 @@ def test_the_list_as_csv_and_html_in_german(ws, tmp_path):
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert rows[0][:4] == ["Fall", "Standort", "Art", "Status"]
     assert rows[1][2] == "fehlende Bedarfsgemeinschaft" and rows[1][3] == "offen"
+    # What the case is and what to do about it, in German too (found trying it as a user).
+    assert rows[1][5] == "erwartete Bedarfsgemeinschaft ohne archivierte Dokumente"
+    assert rows[1][8].startswith("die Lieferung mit ihr einlesen")
     html = tmp_path / "faelle.html"
     esak(ws, "--lang", "de", "clarify", "list", "--site", "borken", "--format", "html",
          "-o", str(html))  # fmt: skip

@@ -35,20 +35,31 @@ from esak.vocabulary import CaseKind, CaseStatus, FileOutcome, PageOutcome
 
 #: What a person does about each kind of case: the command a list shows beside it.
 ACTIONS = {
-    CaseKind.PAGES: "esak clarify assign {id} --household H --by NAME --reason TEXT "
-    "(or: esak clarify close {id} …)",
-    CaseKind.FILE: "deliver the file again and ingest it, or: esak clarify close {id} --by NAME "
-    "--reason TEXT",
-    CaseKind.MISSING_HOUSEHOLD: "ingest the delivery that holds it, or (no paper file): "
-    "esak clarify close {id} --by NAME --reason TEXT",
-    CaseKind.UNEXPECTED_HOUSEHOLD: "add it to the expected list, or accept it: "
-    "esak clarify close {id} --by NAME --reason TEXT",
-    CaseKind.DELIVERY_PROBLEM: "have the scanning service deliver what is missing, or: "
-    "esak clarify close {id} --by NAME --reason TEXT",
-    CaseKind.PAGE_COUNT_MISMATCH: "count the paper again; then esak clarify close {id} "
-    "--by NAME --reason TEXT",
-    CaseKind.QA_DEFECT: "check the paper and scan the page again (or correct its file); then "
-    "esak clarify close {id} --by NAME --reason TEXT",
+    CaseKind.PAGES: N_(
+        "esak clarify assign {id} --household H --by NAME --reason TEXT "
+        "(or: esak clarify close {id} …)"
+    ),
+    CaseKind.FILE: N_(
+        "deliver the file again and ingest it, or: esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.MISSING_HOUSEHOLD: N_(
+        "ingest the delivery that holds it, or (no paper file): "
+        "esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.UNEXPECTED_HOUSEHOLD: N_(
+        "add it to the expected list, or accept it: esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.DELIVERY_PROBLEM: N_(
+        "have the scanning service deliver what is missing, or: "
+        "esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.PAGE_COUNT_MISMATCH: N_(
+        "count the paper again; then esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.QA_DEFECT: N_(
+        "check the paper and scan the page again (or correct its file); then "
+        "esak clarify close {id} --by NAME --reason TEXT"
+    ),
 }
 
 #: Kinds a person reports rather than a finding of the index: sync_cases never closes them.
@@ -128,19 +139,19 @@ def site_findings(index: Index, site: str) -> list[Finding]:
         if not have:
             found.append(
                 Finding(CaseKind.MISSING_HOUSEHOLD, missing_key(household),
-                        "expected household without archived documents", household=household)
+                        N_("expected household without archived documents"), household=household)
             )  # fmt: skip
             continue
         for volume in range(1, volumes + 1):
             if volume not in have:
                 found.append(
                     Finding(CaseKind.MISSING_HOUSEHOLD, missing_key(household, volume),
-                            "expected volume not archived", household=household, volume=volume)
+                            N_("expected volume not archived"), household=household, volume=volume)
                 )  # fmt: skip
     for household in sorted(set(archived) - set(expected)):
         found.append(
             Finding(CaseKind.UNEXPECTED_HOUSEHOLD, unexpected_key(household),
-                    "archived household not on the expected list", household=household)
+                    N_("archived household not on the expected list"), household=household)
         )  # fmt: skip
     for p in delivery_problems(index, scope):
         found.append(

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from esak.i18n import N_, _, language, local_date, local_time, tr
+from esak.index.cases import ACTIONS
 from esak.verify.rollout import SiteStatus, blocker_text
 from esak.verify.site import SiteReport
+from esak.vocabulary import CaseKind
 
 Row = dict[str, Any]
 
@@ -462,5 +464,7 @@ def case_row(case: Row) -> Row:
         "detail": tr(case.get("detail")),
         "age_days": case.get("age_days"),
         "resolution": resolved,
-        "action": case.get("action") if case["status"] == "open" else "",
+        "action": _(ACTIONS[CaseKind(case["kind"])]).format(id=case["id"])
+        if case["status"] == "open" and case["kind"] in ACTIONS
+        else (case.get("action") if case["status"] == "open" else ""),
     }

@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -487,6 +488,15 @@ def workspace_share(app: App, group: str | None, private: bool, as_json: bool) -
     help="Stop taking new work after this many minutes; exit 7, the next run goes on.",
 )
 @click.option(
+    "--scanned-on",
+    type=click.DateTime(formats=["%Y-%m-%d", "%d.%m.%Y"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The day the scanning service scanned this delivery's paper: the eight weeks until "
+    "the originals are destroyed run from it (a manifest's scanned_at column takes precedence "
+    "per file). Given again on a later run, it replaces the day recorded.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="No progress output: only the summary and errors."
 )
 @click.option(
@@ -507,6 +517,7 @@ def ingest(
     scheduler: str | None,
     until: str | None,
     max_minutes: float | None,
+    scanned_on: datetime | None,
     quiet: bool,
     verbose: bool,
     as_json: bool,
@@ -535,6 +546,7 @@ def ingest(
         report = ingest_delivery(
             app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
             on_progress=on_progress, deadline=deadline,
+            scanned_on=scanned_on.date() if scanned_on else None,
         )  # fmt: skip
     _conclude(report, as_json, render.ingest_summary)
 

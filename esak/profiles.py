@@ -56,8 +56,14 @@ _SCHEMA: dict[str, dict[str, bool]] = {
         "language": False,
     },
     "households": {"pattern": True, "agency_code": False},
-    "scan": {"ocr_languages": True, "blank_pages": True, "protection": False},
+    "scan": {"ocr_languages": True, "blank_pages": True, "protection": False, "provider": False},
+    # Optional as a whole: every key has a default.
+    "release": {"retention_days": False, "warn_days": False, "keep_original_types": False},
 }
+#: Days from scanning until the provider destroys the paper unless told otherwise (8 weeks).
+RETENTION_DAYS = 56
+#: Days left at which a blocked delivery is an urgent hold.
+WARN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,13 @@ class Profile:
     agency_code: str | None = None
     #: the protection need (PROTECTION_LEVELS): the QA sample's rate and four-eyes rule
     protection: str = "normal"
+    #: the scanning provider's name, for the transfer notes (None: not said)
+    provider: str | None = None
+    #: days from scanning to the paper's destruction, and the days left that make it urgent
+    retention_days: int = RETENTION_DAYS
+    warn_days: int = WARN_DAYS
+    #: document types whose paper originals are kept (never released for destruction)
+    keep_original_types: tuple[str, ...] = ()
     _household_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +142,10 @@ class Profile:
             "blank_pages": self.blank_pages,
             "language": self.language,
             "protection": self.protection,
+            "provider": self.provider,
+            "retention_days": self.retention_days,
+            "warn_days": self.warn_days,
+            "keep_original_types": list(self.keep_original_types),
             "path": str(self.path),
         }
 
@@ -313,6 +330,11 @@ def _load_file(path: Path) -> Profile:
     blank_pages = _choice(scan, "scan", "blank_pages", BLANK_PAGE_POLICIES, problems)
     language = _choice(site, "site", "language", LANGUAGES, problems)
     protection = _choice(scan, "scan", "protection", PROTECTION_LEVELS, problems)
+    provider = _string(scan, "scan", "provider", problems)
+    release = tables["release"]
+    retention = _days(release, "retention_days", RETENTION_DAYS, problems)
+    warn = _days(release, "warn_days", WARN_DAYS, problems)
+    keep_types = _string_list(release, "release", "keep_original_types", problems) or []
     problems.raise_if_any()
 
     return Profile(
@@ -330,7 +352,25 @@ def _load_file(path: Path) -> Profile:
         language=language,
         agency_code=agency_code,
         protection=protection or "normal",
+        provider=provider.strip() if provider else None,
+        retention_days=retention,
+        warn_days=warn,
+        keep_original_types=tuple(keep_types),
     )
+
+
+def _days(table: dict[str, Any], key: str, default: int, problems: _Problems) -> int:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
+        problems.add(
+            f"[release] {key} must be a whole number of days from 1 to 3650, not {value!r}",
+            "release",
+            key,
+        )
+        return default
+    return value
 
 
 def _toml_error_position(exc: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
@@ -374,7 +414,8 @@ def _check_tables(data: dict[str, Any], problems: _Problems) -> dict[str, dict[s
     for table, keys in _SCHEMA.items():
         required = [k for k, needed in keys.items() if needed]
         if table not in data:
-            problems.add(f"missing table [{table}] (with keys: {', '.join(required)})")
+            if required:
+                problems.add(f"missing table [{table}] (with keys: {', '.join(required)})")
             continue
         if not isinstance(data[table], dict):
             continue

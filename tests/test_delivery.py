@@ -19,6 +19,7 @@ from PIL import Image
 from esak.errors import InputError
 from esak.files import sha256_file
 from esak.migrate.delivery import (
+    Capture,
     DeliveryProblem,
     DeliveryScan,
     InputItem,
@@ -546,6 +547,37 @@ def test_a_complete_manifest_has_no_findings(delivery):
         # Summed for the batch, which is what the reader counts.
         "box02/batch_003": 2,
     }
+
+
+def test_scan_dates_and_scanners_of_the_manifest(delivery):
+    root, hashes = delivery
+    when = {"box01/batch_001.pdf": ("2021-01-18", "Fujitsu fi-7900"),
+            "box01/batch_002.tif": ("19.01.2021", ""),  # as Excel writes it on a German Windows
+            "box02/batch_003/page1.png": ("2021-01-22", "Kodak i4250"),
+            "box02/batch_003/page2.png": ("2021-01-21", "Kodak i4250")}  # fmt: skip
+    write_manifest(root, [(rel, h, *when[rel]) for rel, h in hashes.items()],
+                   header="file;sha256;scanned_at;scanner")  # fmt: skip
+    result = scan(root)
+    assert result.problems == []
+    assert result.manifest_capture == {
+        "box01/batch_001.pdf": Capture("2021-01-18", "Fujitsu fi-7900"),
+        "box01/batch_002.tif": Capture("2021-01-19", None),
+        "box02/batch_003/page1.png": Capture("2021-01-22", "Kodak i4250"),
+        "box02/batch_003/page2.png": Capture("2021-01-21", "Kodak i4250"),
+        # The batch of page files: its earliest page, the scanner all of them name.
+        "box02/batch_003": Capture("2021-01-21", "Kodak i4250"),
+    }
+
+
+@pytest.mark.parametrize("bad", ["2021-02-30", "gestern", "2021/01/18", "18.1.21"])
+def test_a_scan_date_that_is_no_date_is_a_manifest_problem(delivery, bad):
+    root, hashes = delivery
+    write_manifest(root, [(rel, h, bad) for rel, h in hashes.items()],
+                   header="file;sha256;scanned_at")  # fmt: skip
+    result = scan(root)
+    problems = {p.problem for p in result.problems}
+    assert any(f"scanned_at {bad!r} is not a date" in p for p in problems), problems
+    assert all(c.scanned_at is None for c in result.manifest_capture.values())
 
 
 def test_no_manifest_no_findings(delivery):

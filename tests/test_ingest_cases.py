@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import random
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from click.testing import CliRunner
+from lxml import etree
 from PIL import Image
 
 from esak.cli import cli
@@ -37,10 +40,10 @@ def _with_pages_of(cover: Image.Image, pdf_path: Path, target: Path) -> None:
         out.save(target)
 
 
-def _ingest(ws: Path, delivery: Path) -> dict:
+def _ingest(ws: Path, delivery: Path, *args: str) -> dict:
     result = CliRunner().invoke(
         cli,
-        ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json"],
+        ["--workspace", str(ws), "ingest", "--site", "borken", str(delivery), "--json", *args],
         catch_exceptions=False,
     )
     return json.loads(result.stdout)
@@ -60,8 +63,16 @@ def samples_run(tmp_path_factory):
     delivery.mkdir()
     _with_pages_of(_cover("95401BG0000101"), fax, delivery / "batch_fax.pdf")
     _with_pages_of(_cover("95401BG0000102"), cardinal, delivery / "batch_cardinal.pdf")
+    # The provider's manifest dates one file's scan; the delivery's date covers the other.
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in delivery.iterdir()}
+    (delivery / "manifest.csv").write_text(
+        "file;sha256;scanned_at;scanner\n"
+        f"batch_fax.pdf;{digest['batch_fax.pdf']};;\n"
+        f"batch_cardinal.pdf;{digest['batch_cardinal.pdf']};2021-01-18;Fujitsu fi-7900\n",
+        encoding="utf-8",
+    )
     ws = root / "ws"
-    return _ingest(ws, delivery), ws
+    return _ingest(ws, delivery, "--scanned-on", "2021-01-20"), ws
 
 
 def test_fax_scan_behind_a_cover_sheet_becomes_two_documents(samples_run):
@@ -82,6 +93,43 @@ def test_cardinal_pages_come_out_upright_with_text(samples_run, tmp_path):
         png = tmp_path / f"p{i}.png"
         page.render(scale=150 / 72).to_pil().save(png)
         assert osd_rotation(png) == 0, f"page {i} is not upright"
+
+
+def test_turned_pages_the_engine_and_the_scan_dates_are_recorded_and_stated(samples_run):
+    report, ws = samples_run
+    assert report["delivery_problems"] == []
+    db = sqlite3.connect(ws / "index.sqlite")
+    turned = db.execute(
+        "SELECT p.page_index, p.rotation FROM pages p JOIN input_files f ON f.id = p.file_id "
+        "WHERE f.relpath = 'batch_cardinal.pdf' AND p.outcome = 'archived' ORDER BY 1"
+    ).fetchall()
+    # cardinal.pdf holds its page in all four orientations: three of them were turned.
+    assert len(turned) == 4 and sum(1 for _, r in turned if r) == 3, turned
+    assert {e for (e,) in db.execute("SELECT engine FROM documents")} <= {"tesseract", "ocrmypdf"}
+    assert None not in {e for (e,) in db.execute("SELECT engine FROM documents")}
+    scanned = dict(db.execute("SELECT relpath, scanned_at FROM input_files").fetchall())
+    assert scanned == {"batch_fax.pdf": None, "batch_cardinal.pdf": "2021-01-18"}
+    assert db.execute("SELECT scanned_on FROM deliveries").fetchall() == [("2021-01-20",)]
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), "transfer-note", "--site",
+                                      "borken", "--by", "A. Admin", "--json"])  # fmt: skip
+    notes = {Path(n["document"]).parts[-3]: n["note"] for n in json.loads(result.stdout)["notes"]}
+    ns = {"tv": "urn:esak:transfervermerk:1"}
+    cardinal = etree.parse(notes["95401BG0000102"]).getroot()
+    degrees = sorted(b.get("grad") for b in cardinal.findall(
+        "tv:Besonderheiten/tv:Besonderheit[@art='seite_gedreht']", ns))  # fmt: skip
+    assert degrees == sorted(str(r) for _, r in turned if r)
+    step = "tv:Prozessschritte/tv:Prozessschritt[@art='scan']"
+    scans = {h: etree.parse(n).getroot().find(step, ns).get("zeitpunkt") for h, n in notes.items()}
+    assert scans == {"95401BG0000101": "2021-01-20", "95401BG0000102": "2021-01-18"}
+    assert cardinal.findtext("tv:Auftragnehmer/tv:Scanner", namespaces=ns) == "Fujitsu fi-7900"
+
+
+def test_a_scan_date_in_the_future_is_refused(tmp_path):
+    args = ["--workspace", str(tmp_path / "ws"), "ingest", "--site", "borken", str(tmp_path),
+            "--scanned-on", "2999-01-01"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "future" in result.output
+    assert not (tmp_path / "ws").exists()
 
 
 # --- hostile input ------------------------------------------------------------------------

@@ -132,6 +132,7 @@ def test_every_flag_lands_in_the_sample(ws):
                    "WHERE id = ?", [content[0][0]])  # fmt: skip
         db.execute("UPDATE pages SET reason = 'blank page kept after review' WHERE id = ?",
                    [content[1][0]])  # fmt: skip
+        db.execute("UPDATE pages SET rotation = 270 WHERE id = ?", [content[2][0]])
         section = db.execute(
             "SELECT id, file_id, household FROM sections ORDER BY id DESC LIMIT 1"
         ).fetchone()
@@ -142,10 +143,23 @@ def test_every_flag_lands_in_the_sample(ws):
                 "SELECT file_id, page_index FROM pages WHERE outcome = 'archived' "
                 "AND file_id = ? AND household = ?", [section[1], section[2]])
         }  # fmt: skip
+        # A document of another file, none of whose pages carries another flag.
+        taken = [c[0] for c in content[:3]]
+        ocrmypdf_doc = db.execute(
+            "SELECT document_id FROM pages WHERE outcome = 'archived' AND file_id != ? "
+            "GROUP BY document_id HAVING SUM(id IN (?, ?, ?)) = 0 ORDER BY document_id LIMIT 1",
+            [section[1], *taken]).fetchone()[0]  # fmt: skip
+        db.execute("UPDATE documents SET engine = 'ocrmypdf' WHERE id = ?", [ocrmypdf_doc])
+        first_of_doc = db.execute(
+            "SELECT page_index FROM pages WHERE document_id = ? ORDER BY page_index LIMIT 1",
+            [ocrmypdf_doc]).fetchone()[0]  # fmt: skip
     sample = _draw(ws, "--seed", "1")
     flagged = {(i["index"], i["why"]) for i in sample["items"] if i["reason"] == "flagged"}
     assert (content[0][2], "assigned after clarification") in flagged
     assert (content[1][2], "blank page kept after review") in flagged
+    assert (content[2][2], "turned by 270° to be upright") in flagged
+    by_ocrmypdf = [i for i in sample["items"] if "OCRmyPDF" in (i["why"] or "")]
+    assert [i["index"] for i in by_ocrmypdf] == [first_of_doc]  # one page of the document
     declared = {i["index"] for i in sample["items"] if "declares" in (i["why"] or "")}
     assert declared == {i for _f, i in mismatched} and len(declared) == 6
     random_items = [i for i in sample["items"] if i["reason"] == "random"]

@@ -4,6 +4,7 @@ archived document, the person named, the PDF's sha256, a stable UUID, show, fixi
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lxml import etree
 from esak.cli import cli
 from esak.errors import ExitCode
 from esak.index.db import Index
+from esak.profiles import profiles_dir
 from esak.synthetic.index import Shape, populate
 from esak.verify.transfer import NAMESPACE, schema
 from esak.workspace import Workspace
@@ -199,3 +201,122 @@ def test_a_withdrawn_delivery_takes_its_notes_out_of_the_archive(ws):
     assert list((ws / "archive").rglob("*.tv.xml")) == []
     _, report = as_json(ws, "verify", "--site", "borken")
     assert report["fixity"]["untracked"] == [] and report["fixity"]["missing"] == []
+
+
+# --- the note follows QA: preliminary, final, failed, changed after the sample -------------
+
+
+def _qa_state(note_file: str) -> tuple[str, etree._Element]:
+    root = parse(note_file)
+    return root.get("status"), root.find("tv:Pruefung/tv:Qualitaetssicherung", NS)
+
+
+def _record_all(ws: Path, sample: dict, result: str = "ok") -> dict:
+    results = []
+    for item in sample["items"]:
+        code, done = as_json(ws, "qa", "record", "--sample", str(sample["sample"]),
+                             "--item", str(item["item"]), "--result", result,
+                             "--reviewer", "B. Prüfer")  # fmt: skip
+        assert code == ExitCode.OK, done
+        results.append(done)
+    return results[-1]
+
+
+def test_a_note_turns_final_when_the_sample_of_its_delivery_passed(ws):
+    _, first = note(ws)
+    assert {n["status"] for n in first["notes"]} == {"vorlaeufig"}
+    assert first["final"] == 0 and first["preliminary"] == 4
+    code, sample = as_json(ws, "qa", "draw", "--site", "borken", "--seed", "5")
+    assert code == ExitCode.OK, sample
+    # Drawn, not checked: still preliminary, and the note says how far the check is.
+    _, drawn = note(ws)
+    status, qa = _qa_state(drawn["notes"][0]["note"])
+    assert status == "vorlaeufig" and qa.get("status") == "offen"
+    done = _record_all(ws, sample)
+    assert done["status"] == "passed"
+    # qa record rewrote the notes itself, naming the person each named before.
+    assert done["notes"] == {"written": 4, "final": 4}
+    for path in (ws / "archive").rglob("*.tv.xml"):
+        status, qa = _qa_state(path)
+        assert status == "final" and qa.get("status") == "bestanden"
+        assert qa.get("pruefer") == "B. Prüfer" and qa.get("stichprobe") == str(sample["sample"])
+        assert qa.get("datum") and parse(path).findtext("tv:Verantwortlich/tv:Name",
+                                                        namespaces=NS) == "A. Admin"  # fmt: skip
+        assert schema().validate(parse(path))
+    with Index.open(ws / "index.sqlite") as index:
+        assert {r[0] for r in index.db.execute("SELECT status FROM transfer_notes")} == {"final"}
+
+
+def test_a_defect_keeps_the_notes_preliminary_until_a_new_sample_passes(ws):
+    note(ws)
+    code, sample = as_json(ws, "qa", "draw", "--site", "borken", "--seed", "5")
+    done = _record_all(ws, sample, result="defect")
+    assert done["status"] == "failed" and done["notes"]["final"] == 0
+    status, qa = _qa_state(next((ws / "archive").rglob("*.tv.xml")))
+    assert status == "vorlaeufig" and qa.get("status") == "nicht_bestanden"
+    with Index.open(ws / "index.sqlite") as index:
+        delivery = index.db.execute("SELECT MIN(id) FROM deliveries").fetchone()[0]
+    code, again = as_json(ws, "qa", "draw", "--site", "borken", "--delivery", str(delivery),
+                          "--seed", "6")  # fmt: skip
+    assert code == ExitCode.OK and again["sample"] != sample["sample"]
+    assert _record_all(ws, again)["notes"]["final"] == 4
+
+
+def test_a_document_changed_after_the_sample_is_not_final(ws):
+    note(ws)
+    _, sample = as_json(ws, "qa", "draw", "--site", "borken", "--seed", "5")
+    _record_all(ws, sample)
+    doc = documents(ws)[0]
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        db["superseded_documents"].insert(
+            {"document_id": doc["id"], "path": doc["path"], "sha256": doc["sha256"],
+             "size": doc["size"], "pages": doc["pages"], "text_chars": doc["text_chars"],
+             "superseded_at": "2999-01-01T00:00:00+00:00", "reason": "test"})  # fmt: skip
+    _, result = note(ws)
+    by_doc = {n["document"]: n for n in result["notes"]}
+    changed = by_doc[str(ws / "archive" / doc["path"])]
+    assert changed["status"] == "vorlaeufig" and result["final"] == 3
+    _, qa = _qa_state(changed["note"])
+    assert qa.get("status") == "offen" and "neue Stichprobe" in qa.text
+
+
+def test_scan_date_scanner_provider_engine_and_turned_pages_are_stated(ws, tmp_path, monkeypatch):
+    folder = tmp_path / "profiles"
+    shutil.copytree(profiles_dir(), folder)
+    text = (folder / "borken.toml").read_text(encoding="utf-8")
+    (folder / "borken.toml").write_text(text + 'provider = "Scan-Service Test"\n', encoding="utf-8")
+    monkeypatch.setenv("ESAK_PROFILES", str(folder))
+    first, second = documents(ws)[:2]
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        db.execute("UPDATE deliveries SET scanned_on = '2021-01-20'")
+        db.execute("UPDATE input_files SET scanned_at = '2021-01-18', scanner = 'Fujitsu fi-7900' "
+                   "WHERE id = ?", [first["file_id"]])  # fmt: skip
+        db.execute("UPDATE documents SET engine = 'ocrmypdf' WHERE id = ?", [first["id"]])
+        db.execute("UPDATE documents SET engine = 'tesseract' WHERE id = ?", [second["id"]])
+        page = db.execute("SELECT page_index FROM pages WHERE document_id = ? "
+                          "ORDER BY document_page LIMIT 1", [first["id"]]).fetchone()
+        page = page[0]
+        db.execute("UPDATE pages SET rotation = 90 WHERE document_id = ? AND page_index = ?",
+                   [first["id"], page])  # fmt: skip
+    _, result = note(ws)
+    notes = {n["document"]: parse(n["note"]) for n in result["notes"]}
+    one = notes[str(ws / "archive" / first["path"])]
+    two = notes[str(ws / "archive" / second["path"])]
+    assert schema().validate(one) and schema().validate(two)
+    scan = one.find("tv:Prozessschritte/tv:Prozessschritt[@art='scan']", NS)
+    assert scan.get("zeitpunkt") == "2021-01-18"  # the manifest's date of the file
+    others = [n for p, n in notes.items() if not p.endswith(first["path"])]
+    dates = {n.find("tv:Prozessschritte/tv:Prozessschritt[@art='scan']", NS).get("zeitpunkt")
+             for n, d in zip(others, documents(ws)[1:], strict=True)
+             if d["file_id"] != first["file_id"]}  # fmt: skip
+    assert dates <= {"2021-01-20"}  # the delivery's --scanned-on
+    assert one.findtext("tv:Auftragnehmer/tv:Name", namespaces=NS) == "Scan-Service Test"
+    assert one.findtext("tv:Auftragnehmer/tv:Scanner", namespaces=NS) == "Fujitsu fi-7900"
+    assert one.find("tv:Verfahren/tv:OCR", NS).get("weg") == "ocrmypdf"
+    assert two.find("tv:Verfahren/tv:OCR", NS).get("weg") == "direkt"
+    kinds = {b.get("art"): b for b in one.findall("tv:Besonderheiten/tv:Besonderheit", NS)}
+    assert kinds["seite_gedreht"].get("grad") == "90"
+    assert kinds["seite_gedreht"].get("eingabeseite") == str(page + 1)
+    assert "ocrmypdf_verarbeitung" in kinds
+    found = two.findall("tv:Besonderheiten/tv:Besonderheit", NS)
+    assert "seite_gedreht" not in {b.get("art") for b in found}

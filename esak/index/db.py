@@ -525,6 +525,24 @@ def _m009_transfer_notes(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m010_capture(db: sqlite_utils.Database) -> None:
+    """What the capture did, for the transfer note and the QA sample: which OCR made each
+    document (``tesseract``: the scan kept as delivered; ``ocrmypdf``: its pipeline), the
+    clockwise degrees esak turned a page's display to make it upright, and when and on what
+    the paper was scanned (the manifest's ``scanned_at`` and ``scanner`` per file, or
+    ``ingest --scanned-on`` for the delivery). NULL: not known (indexes written before)."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE documents ADD COLUMN engine TEXT;
+        ALTER TABLE pages ADD COLUMN rotation INTEGER;
+        ALTER TABLE deliveries ADD COLUMN scanned_on TEXT;
+        ALTER TABLE input_files ADD COLUMN scanned_at TEXT;
+        ALTER TABLE input_files ADD COLUMN scanner TEXT
+        """,
+    )
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -549,6 +567,7 @@ MIGRATIONS: list[Migration] = [
     _m007_audit_log,
     _m008_qa,
     _m009_transfer_notes,
+    _m010_capture,
 ]
 
 

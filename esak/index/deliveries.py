@@ -110,6 +110,8 @@ class DeliveryRecorder:
         self.site = site
         self.run_id = run_id
         self.delivery_id = 0
+        #: the day the delivery's paper was scanned (ingest --scanned-on), ISO; None: not said
+        self.scanned_on: str | None = None
 
     def start(self, root: str, problems: Iterable[dict[str, str]]) -> int:
         """The delivery's row (found or made), its problems recomputed as the folder is now."""
@@ -128,6 +130,11 @@ class DeliveryRecorder:
                     db["deliveries"]
                     .insert({"site": self.site, "path": root, "first_seen": now()})
                     .last_pk
+                )
+            if self.scanned_on is not None:
+                db.execute(
+                    "UPDATE deliveries SET scanned_on = ? WHERE id = ?",
+                    [self.scanned_on, self.delivery_id],
                 )
             db.execute("DELETE FROM delivery_problems WHERE delivery_id = ?", [self.delivery_id])
             for problem in problems:
@@ -205,12 +212,20 @@ class DeliveryRecorder:
 
     # --- inside the one transaction of an ingested file -----------------------------------
 
-    def ingested_file(self, db: sqlite_utils.Database, item: InputLike, page_count: int) -> int:
-        return int(
-            db["input_files"]
-            .insert(self._file_row(item, FileOutcome.INGESTED, page_count=page_count))
-            .last_pk
-        )
+    def ingested_file(
+        self,
+        db: sqlite_utils.Database,
+        item: InputLike,
+        page_count: int,
+        scanned_at: str | None = None,
+        scanner: str | None = None,
+    ) -> int:
+        """An ingested input, with when and on what it was scanned where the manifest says."""
+        row = self._file_row(
+            item, FileOutcome.INGESTED, page_count=page_count, scanned_at=scanned_at,
+            scanner=scanner,
+        )  # fmt: skip
+        return int(db["input_files"].insert(row).last_pk)
 
     def next_seq(self, db: sqlite_utils.Database, household: str, volume: int) -> int:
         """The number of a household volume's next document."""

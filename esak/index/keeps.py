@@ -179,9 +179,10 @@ def supersede_document(
         }
     )
     db.execute(
-        "UPDATE documents SET pages = ?, size = ?, sha256 = ?, pdfa = ?, text_chars = ? "
-        "WHERE id = ?",
-        [new["pages"], new["size"], new["sha256"], new["pdfa"], new["text_chars"], document_id],
+        "UPDATE documents SET pages = ?, size = ?, sha256 = ?, pdfa = ?, text_chars = ?, "
+        "engine = ? WHERE id = ?",
+        [new["pages"], new["size"], new["sha256"], new["pdfa"], new["text_chars"],
+         new.get("engine"), document_id],
     )
     append_audit(
         db,
@@ -204,9 +205,10 @@ def place_pages(
     household: str,
     volume: int,
     from_outcome: str = PageOutcome.BLANK,
+    rotations: tuple[int, ...] = (),
 ) -> None:
     """Pages ``kept`` (blank, or set aside) become archived pages of the document, which
-    holds ``pages`` in this order."""
+    holds ``pages`` in this order, each turned by ``rotations`` (as the new build did)."""
     for page in kept:
         db.execute(
             "UPDATE pages SET outcome = ?, document_id = ?, reason = ?, household = ?, "
@@ -215,9 +217,11 @@ def place_pages(
              from_outcome],
         )  # fmt: skip
     for position, page in enumerate(pages, 1):
+        rotation = rotations[position - 1] if position <= len(rotations) else None
         db.execute(
-            "UPDATE pages SET document_page = ? WHERE file_id = ? AND page_index = ?",
-            [position, file_id, page],
+            "UPDATE pages SET document_page = ?, rotation = ? WHERE file_id = ? "
+            "AND page_index = ?",
+            [position, rotation, file_id, page],
         )
 
 

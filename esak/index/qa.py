@@ -25,7 +25,8 @@ QA_RESULT = "qa_result"
 QA_DRAWN = "qa_sample_drawn"
 
 _PAGE_COLUMNS = ("page_id", "file_id", "file", "page_index", "household", "volume",
-                 "document_id", "document", "document_page", "reason", "delivery_id")  # fmt: skip
+                 "document_id", "document", "document_page", "reason", "delivery_id",
+                 "rotation", "engine")  # fmt: skip
 
 
 def _in(values: Iterable[int]) -> tuple[str, list[int]]:
@@ -51,7 +52,7 @@ def archived_pages(index: Index, delivery_ids: list[int]) -> list[dict[str, Any]
     marks, params = _in(delivery_ids)
     rows = index.db.execute(
         "SELECT p.id, f.id, f.relpath, p.page_index, p.household, p.volume, p.document_id, "
-        "doc.path, p.document_page, p.reason, f.delivery_id FROM pages p "
+        "doc.path, p.document_page, p.reason, f.delivery_id, p.rotation, doc.engine FROM pages p "
         "JOIN input_files f ON f.id = p.file_id JOIN documents doc ON doc.id = p.document_id "
         f"WHERE f.delivery_id IN ({marks}) AND f.outcome = ? AND p.outcome = ? "
         "ORDER BY f.id, p.page_index",
@@ -251,3 +252,49 @@ def site_samples(index: Index, site: str) -> list[dict[str, Any]]:
                     "rate": rate, "escalated": bool(escalated), "total": total,
                     "checked": checked, "defects": defects or 0})  # fmt: skip
     return out
+
+
+def sample_status(total: int, checked: int, defects: int) -> str:
+    """``failed`` once a defect is found, ``passed`` when every item is checked, else ``open``."""
+    if defects:
+        return "failed"
+    return "passed" if total and checked == total else "open"
+
+
+def delivery_qa(index: Index, delivery_id: int) -> dict[str, Any] | None:
+    """The QA of a delivery: its latest sample with status, reviewers and the day of the last
+    check; None while no sample covers it. A later sample (drawn after a defect was put
+    right) decides over an earlier one."""
+    row = index.db.execute(
+        "SELECT s.id, s.drawn_at, COUNT(i.id), COUNT(i.result), "
+        "SUM(CASE WHEN i.result = 'defect' THEN 1 ELSE 0 END), MAX(i.checked_at), "
+        "GROUP_CONCAT(DISTINCT i.reviewer) FROM qa_samples s "
+        "JOIN qa_sample_deliveries q ON q.sample_id = s.id "
+        "LEFT JOIN qa_items i ON i.sample_id = s.id WHERE q.delivery_id = ? "
+        "GROUP BY s.id ORDER BY s.id DESC LIMIT 1",
+        [delivery_id],
+    ).fetchone()
+    if row is None:
+        return None
+    sample_id, drawn_at, total, checked, defects, last, reviewers = row
+    return {
+        "sample": sample_id,
+        "drawn_at": drawn_at,
+        "status": sample_status(total, checked, defects or 0),
+        "total": total,
+        "checked": checked,
+        "defects": defects or 0,
+        "checked_at": last,
+        "reviewers": sorted(set((reviewers or "").split(",")) - {""}),
+    }
+
+
+def last_changed(index: Index, document_id: int) -> str:
+    """When the document's archived file last changed: archived, or replaced (blanks keep)."""
+    return str(
+        index.db.execute(
+            "SELECT COALESCE((SELECT MAX(superseded_at) FROM superseded_documents "
+            "WHERE document_id = d.id), d.created_at) FROM documents d WHERE d.id = ?",
+            [document_id],
+        ).fetchone()[0]
+    )

@@ -106,6 +106,8 @@ class DocumentFacts:
     cases: list[dict[str, Any]] = field(default_factory=list)
     #: sections whose declared page count differs from the pages found
     count_differences: list[dict[str, int]] = field(default_factory=list)
+    #: input page index → clockwise degrees esak turned its display to show it upright
+    rotations: dict[int, int] = field(default_factory=dict)
 
 
 def site_documents(index: Index, site: str, household: str | None) -> list[dict[str, Any]]:
@@ -130,6 +132,13 @@ def document_facts(index: Index, document: dict[str, Any]) -> DocumentFacts:
             [document["id"]],
         )
     ]
+    facts.rotations = {
+        int(r[0]): int(r[1])
+        for r in db.execute(
+            "SELECT page_index, rotation FROM pages WHERE document_id = ? AND rotation > 0",
+            [document["id"]],
+        )
+    }
     facts.dropped_blanks = _dropped_blanks(index, document)
     for case_id, kind, detail, first, last, resolved_at in db.execute(
         "SELECT id, kind, detail, first_page, last_page, resolved_at FROM cases "

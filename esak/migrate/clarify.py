@@ -24,7 +24,13 @@ from esak.index import keeps
 from esak.index.audit import recorded_run
 from esak.index.cases import Case, get_case
 from esak.index.db import Index
-from esak.migrate.keep import Target, build_documents, commit_documents, recover_keep
+from esak.migrate.keep import (
+    Target,
+    build_documents,
+    commit_documents,
+    recover_keep,
+    refresh_file_notes,
+)
 from esak.profiles import load_profile
 from esak.vocabulary import CaseKind, CaseStatus, PageOutcome
 from esak.workspace import Workspace
@@ -157,6 +163,7 @@ def assign_case(
                     reason=f"{ASSIGNED_REASON} (case {case_id})",
                     from_outcome=PageOutcome.QUARANTINED, within=resolve,
                 )  # fmt: skip
+                refresh_file_notes(workspace, index, case.site, record.id, source.id)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             return ClarifyResult(get_case(index, case_id).to_dict(), record.id, target.path, notes)
@@ -172,6 +179,8 @@ def close_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> C
             with index.transaction() as db:
                 case_rows.discard_pages(db, case)
                 case_rows.resolve(db, case, "close", by, reason, record.id)
+            if case.file_id is not None:
+                refresh_file_notes(workspace, index, case.site, record.id, case.file_id)
             return ClarifyResult(get_case(index, case_id).to_dict(), record.id)
 
 

@@ -17,6 +17,7 @@ from esak.faults import fault
 from esak.index.db import Index
 from esak.index.deliveries import DeliveryRecorder
 from esak.migrate.batch import Batch
+from esak.migrate.delivery import Capture, DeliveryScan
 from esak.vocabulary import PageKind, PageOutcome
 from esak.workspace import Workspace
 
@@ -26,14 +27,18 @@ def commit_batch(
     index: Index,
     recorder: DeliveryRecorder,
     batch: Batch,
-    manifest_pages: int | None,
+    scan: DeliveryScan,
 ) -> tuple[int, int]:
-    """Archive and record one planned, OCR'd batch: (documents archived, pages in them)."""
+    """Archive and record one planned, OCR'd batch: (documents archived, pages in them);
+    the manifest of the delivery ``scan`` says how many pages it has and when and on what it
+    was scanned."""
     assert batch.plan is not None
+    manifest_pages = scan.manifest_pages.get(batch.item.relpath)
+    capture = scan.manifest_capture.get(batch.item.relpath)
     failed = batch.failed_documents()
     moves: list[tuple[str, Path]] = []
     try:
-        _record(workspace, index, recorder, batch, failed, manifest_pages, moves)
+        _record(workspace, index, recorder, batch, failed, manifest_pages, moves, capture)
     except BaseException:
         # The transaction was rolled back: files moved for it are not part of the archive.
         for _, target in moves:
@@ -54,12 +59,16 @@ def _record(
     failed: dict[int, str],
     manifest_pages: int | None,
     moves: list[tuple[str, Path]],
+    capture: Capture | None,
 ) -> None:
     """One transaction for the file; the PDFs are moved in just before it commits."""
     assert batch.plan is not None
     item = batch.item
     with index.transaction() as db:
-        file_id = rec.ingested_file(db, item, batch.page_count)
+        capture = capture or Capture()
+        file_id = rec.ingested_file(
+            db, item, batch.page_count, capture.scanned_at, capture.scanner
+        )
         doc_ids: dict[int, int] = {}
         for doc in batch.plan.documents:
             if doc.number in failed:
@@ -82,6 +91,7 @@ def _record(
                     "sha256": result.sha256,
                     "pdfa": result.pdfa,
                     "text_chars": result.text_chars,
+                    "engine": result.engine,
                     "file_id": file_id,
                 },
             )
@@ -105,6 +115,11 @@ def _page_rows(
     """Every page's outcome as planned; the pages of a document that failed set aside."""
     assert batch.plan is not None
     doc_page: dict[int, int] = {}
+    rotations = {
+        doc.number: batch.done_by_pages[tuple(doc.pages)].rotations
+        for doc in batch.plan.documents
+        if doc.number not in failed
+    }
     rows = []
     for outcome in batch.plan.pages:
         record = batch.records[outcome.index]
@@ -112,9 +127,13 @@ def _page_rows(
         if state == PageOutcome.ARCHIVED and outcome.document in failed:
             state = PageOutcome.QUARANTINED
             reason = f"document could not be archived: {failed[outcome.document]}"
+        rotation = None
         if state == PageOutcome.ARCHIVED:
             document_id = doc_ids[outcome.document]
             doc_page[document_id] = doc_page.get(document_id, 0) + 1
+            turned = rotations[outcome.document]
+            position = doc_page[document_id] - 1
+            rotation = turned[position] if position < len(turned) else None
         rows.append(
             {
                 "page_index": outcome.index,
@@ -127,6 +146,7 @@ def _page_rows(
                 "document_id": document_id,
                 "document_page": doc_page.get(document_id) if document_id else None,
                 "reason": reason,
+                "rotation": rotation,
             }
         )
     return rows

@@ -21,11 +21,12 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from PIL import Image
 
-from esak.errors import InputError
+from esak.errors import InputError, UsageError
 from esak.files import display_name, natural_key, sha256_file, sniff
 from esak.i18n import N_
 from esak.vocabulary import InputFormat
@@ -94,6 +95,15 @@ class DeliveryScan:
     #: gets the sum over its page files when the manifest gives pages for each of them.
     manifest_pages: dict[str, int]
     has_manifest: bool
+    #: relpath -> when and on what it was scanned, from the manifest's optional ``scanned_at``
+    #: (YYYY-MM-DD) and ``scanner`` columns; an image folder: its earliest page file's date.
+    manifest_capture: dict[str, Capture] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capture:
+    scanned_at: str | None = None
+    scanner: str | None = None
 
 
 def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliveryScan:
@@ -139,8 +149,9 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
 
     problems: list[DeliveryProblem] = []
     manifest_pages: dict[str, int] = {}
+    capture: dict[str, Capture] = {}
     if walker.manifest is not None:
-        problems, manifest_pages = _reconcile(walker)
+        problems, manifest_pages, capture = _reconcile(walker)
     items = sorted(walker.items, key=lambda item: (_path_key(item.relpath), item.relpath))
     return DeliveryScan(
         root=root,
@@ -148,6 +159,7 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
         problems=problems,
         manifest_pages=manifest_pages,
         has_manifest=walker.manifest is not None,
+        manifest_capture=capture,
     )
 
 
@@ -481,18 +493,21 @@ class _Row:
     path: str
     sha256: str | None
     pages: int | None
+    capture: Capture = Capture()
 
 
 class _BadManifest(Exception):
     pass
 
 
-def _reconcile(walker: _Walker) -> tuple[list[DeliveryProblem], dict[str, int]]:
+def _reconcile(
+    walker: _Walker,
+) -> tuple[list[DeliveryProblem], dict[str, int], dict[str, Capture]]:
     assert walker.manifest is not None
     try:
         rows, row_problems = _parse_manifest(walker.manifest)
     except _BadManifest as exc:
-        return [DeliveryProblem(MANIFEST_NAME, str(exc))], {}
+        return [DeliveryProblem(MANIFEST_NAME, str(exc))], {}, {}
 
     manifest_nfc = _nfc(walker.manifest.name)
     by_casefold: dict[str, list[str]] = {}
@@ -503,6 +518,8 @@ def _reconcile(walker: _Walker) -> tuple[list[DeliveryProblem], dict[str, int]]:
     listed: set[str] = set()
     pages_by_key: dict[str, int] = {}
     manifest_pages: dict[str, int] = {}
+    capture: dict[str, Capture] = {}
+    by_key: dict[str, Capture] = {}
     for row in rows:
         if row.path == manifest_nfc:
             continue
@@ -515,6 +532,9 @@ def _reconcile(walker: _Walker) -> tuple[list[DeliveryProblem], dict[str, int]]:
         if key in walker.delivered:
             listed.add(key)
             found = walker.delivered[key]
+            if row.capture != Capture():
+                by_key[key] = row.capture
+                capture[found.relpath] = row.capture
             if row.sha256 and found.sha256 and found.sha256 != row.sha256:
                 findings.append(DeliveryProblem(found.relpath, CHECKSUM_DIFFERS))
             if row.pages is not None:
@@ -543,9 +563,15 @@ def _reconcile(walker: _Walker) -> tuple[list[DeliveryProblem], dict[str, int]]:
     for rel, page_keys in walker.image_folders.values():
         if page_keys and all(k in pages_by_key for k in page_keys):
             manifest_pages[rel] = sum(pages_by_key[k] for k in page_keys)
+        given = [by_key[k] for k in page_keys if k in by_key]
+        if given:
+            dates = sorted(c.scanned_at for c in given if c.scanned_at)
+            scanners = {c.scanner for c in given if c.scanner}
+            capture[rel] = Capture(dates[0] if dates else None,
+                                   scanners.pop() if len(scanners) == 1 else None)  # fmt: skip
 
     findings.sort(key=lambda p: (_path_key(p.file), p.file, p.problem))
-    return row_problems + findings, manifest_pages
+    return row_problems + findings, manifest_pages, capture
 
 
 def _check_unlisted_folder(walker: _Walker, row: _Row, folder: str) -> list[DeliveryProblem]:
@@ -671,7 +697,27 @@ def _parse_row(
             pages = int(raw_pages)
         else:
             problem(f"pages {raw_pages!r} is not a whole number")
-    return _Row(line, rel, sha, pages)
+    scanned_at = _cell(cells, columns, "scanned_at") or None
+    if scanned_at is not None:
+        day = parse_day(scanned_at)
+        if day is None:
+            problem(f"scanned_at {scanned_at!r} is not a date (YYYY-MM-DD)")
+        scanned_at = day
+    scanner = " ".join(_cell(cells, columns, "scanner").split())[:200] or None
+    return _Row(line, rel, sha, pages, Capture(scanned_at, scanner))
+
+
+def parse_day(text: str) -> str | None:
+    """A calendar day as ISO ``YYYY-MM-DD`` (also read: ``DD.MM.YYYY``, as Excel writes it on
+    a German Windows); None if ``text`` is none."""
+    text = text.strip()
+    for pattern, fmt in ((r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d"), (r"\d{2}\.\d{2}\.\d{4}", "%d.%m.%Y")):
+        if re.fullmatch(pattern, text):
+            try:
+                return datetime.strptime(text, fmt).date().isoformat()
+            except ValueError:
+                return None
+    return None
 
 
 def _clean_path(raw: str) -> str | None:
@@ -702,3 +748,12 @@ def refuse_workspace_as_delivery(workspace_root: Path, delivery_dir: Path) -> No
         "name the folder the scanning service delivered; keep it outside the workspace "
         "(--workspace DIR or ESAK_WORKSPACE) and the workspace outside it",
     )
+
+
+def check_scan_day(day: date | None) -> None:
+    """A scan date given for a delivery may not lie ahead: the destruction clock runs from it."""
+    if day is not None and day > date.today():
+        raise UsageError(
+            f"--scanned-on {day.isoformat()} lies in the future",
+            "give the day the scanning service scanned the paper (YYYY-MM-DD)",
+        )

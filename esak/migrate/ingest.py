@@ -12,6 +12,7 @@ import errno
 import shutil
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from esak.migrate.commit import commit_batch
 from esak.migrate.delivery import (
     DeliveryScan,
     InputItem,
+    check_scan_day,
     refuse_workspace_as_delivery,
     scan_delivery,
 )
@@ -396,13 +398,7 @@ class _Run:
         ]
 
     def _commit(self, batch: Batch) -> None:
-        documents, pages = commit_batch(
-            self.ws,
-            self.index,
-            self.recorder,
-            batch,
-            self.scan.manifest_pages.get(batch.item.relpath),
-        )
+        documents, pages = commit_batch(self.ws, self.index, self.recorder, batch, self.scan)
         self.documents_written += documents
         self.pages_ocr += pages
         self.progress.files_done += 1
@@ -426,6 +422,7 @@ def ingest_delivery(
     deadline: float | None = None,
     page_timeout_s: float = PAGE_TIMEOUT_S,
     document_slack_s: float = DOCUMENT_SLACK_S,
+    scanned_on: date | None = None,
 ) -> IngestReport:
     """Ingest one scan delivery for one site. Running it again changes nothing.
 
@@ -434,16 +431,19 @@ def ingest_delivery(
     what was committed stays, the next run does the rest.
 
     Raises :class:`InputError` before taking the workspace's lock when the delivery folder is
-    the workspace, lies inside it or holds it, or holds no scan file at all.
-    """
+    the workspace, lies inside it or holds it, or holds no scan file at all; ``scanned_on``
+    (when the paper was scanned: the destruction clock) may not lie ahead."""
     started = time.monotonic()
+    check_scan_day(scanned_on)
     refuse_workspace_as_delivery(workspace.root, Path(delivery_dir))
     # Before a delivery is read: someone who may only read the workspace is told at once.
     workspace.check_writable()
     check_dependencies(tuple(profile.ocr_languages))
     scan = scan_delivery(Path(delivery_dir), profile.is_household)
     workspace.ensure()
-    options = {"delivery": display_name(str(scan.root)), "workers": workers, "deadline": deadline}
+    day = scanned_on.isoformat() if scanned_on else None
+    options = {"delivery": display_name(str(scan.root)), "workers": workers, "deadline": deadline,
+               "scanned_on": day}  # fmt: skip
     with workspace.lock() as lock, Index.open(workspace.index_path, workspace.access) as index:
         notes = []
         if lock.stale_holder:
@@ -460,7 +460,7 @@ def ingest_delivery(
             document_slack_s=document_slack_s,
         )  # fmt: skip
         with recorded_run(index, "ingest", profile.key, options) as record:
-            run.recorder.run_id = record.id
+            run.recorder.run_id, run.recorder.scanned_on = record.id, day
             try:
                 with run.stop.on_signals():
                     run.start()

@@ -145,12 +145,22 @@ def keep_pages(
                     commit_documents(
                         workspace, index, profile.key, source, targets, record.id, work
                     )
+                    refresh_file_notes(workspace, index, profile.key, record.id, source.id)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 result.kept, result.documents = _report(index, source, targets)
             elif already:
                 result.notes.append("nothing to do: the page(s) were kept before")
             return result
+
+
+def refresh_file_notes(
+    workspace: Workspace, index: Index, site: str, run_id: int, file_id: int
+) -> None:
+    """The transfer notes of the file's documents state the change (a page kept or assigned)."""
+    from esak.verify.transfer import refresh_notes
+
+    refresh_notes(workspace, index, site, run_id, file_ids=[file_id])
 
 
 # --- what to do ---------------------------------------------------------------------------
@@ -326,7 +336,8 @@ def commit_documents(
                 result = target.result
                 assert result is not None and result.output is not None
                 new = {"pages": result.pages, "size": result.size, "sha256": result.sha256,
-                       "pdfa": result.pdfa, "text_chars": result.text_chars}  # fmt: skip
+                       "pdfa": result.pdfa, "text_chars": result.text_chars,
+                       "engine": result.engine}  # fmt: skip
                 if target.document_id is None:
                     seq = keeps.next_seq(db, site, target.household, target.volume)
                     # Only validated household numbers and integers make up the path.
@@ -350,6 +361,7 @@ def commit_documents(
                 keeps.place_pages(
                     db, source.id, target.document_id, target.kept, target.pages, reason,
                     household=target.household, volume=target.volume, from_outcome=from_outcome,
+                    rotations=result.rotations,
                 )  # fmt: skip
                 swaps.append((target, Path(result.output), archive / target.path, backup))
             if within is not None:

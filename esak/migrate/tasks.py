@@ -159,6 +159,9 @@ class DocumentResult:
     seconds: float
     #: Which OCR made it: "tesseract" (scan kept as delivered) or "ocrmypdf".
     engine: str | None = None
+    #: Per page of the document, the clockwise degrees its display was turned from the
+    #: delivered page's to show it upright (0: as delivered).
+    rotations: tuple[int, ...] = ()
 
     @classmethod
     def failure(
@@ -241,13 +244,26 @@ def _assemble_input(task: DocumentTask, target: Path) -> None:
             part.close()
 
 
+#: OCRmyPDF's sign for the counter-clockwise quarter turns that make a page upright.
+_OCRMYPDF_TURNS = {"⬏": 90, "↻": 180, "⬑": 270}
+
+
 class _Collect(logging.Handler):
+    """OCRmyPDF's warnings, and the pages it turned (its INFO "will rotate" lines)."""
+
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.messages: list[str] = []
+        #: page (from 1) → clockwise degrees its display was turned
+        self.turned: dict[int, int] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            self.messages.append(message)
+        elif "will rotate" in message and isinstance(getattr(record, "pageno", None), int):
+            turn = _OCRMYPDF_TURNS.get(message.rstrip()[-1:], 0)
+            self.turned[record.pageno] = (360 - turn) % 360  # type: ignore[attr-defined]
 
 
 def build_document(task: DocumentTask) -> DocumentResult:
@@ -286,7 +302,10 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
     work = output.with_suffix(".d")
     collector = _Collect()
     log = logging.getLogger("ocrmypdf")
+    # Set for this task and put back after it: a worker process lives on for other tasks.
+    saved = log.level, log.propagate
     log.addHandler(collector)
+    log.setLevel(logging.INFO)
     log.propagate = False
 
     def failed(message: str, fatal: str | None = None) -> DocumentResult:
@@ -314,9 +333,18 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
                 # layer is not archived silently: the document is tried again, then set aside.
                 return failed(f"Tesseract took longer than {task.timeout:.0f} s on a page")
             texts = sidecar.read_text(encoding="utf-8", errors="replace").split("\f")
-        with pikepdf.open(output) as pdf:
+        with pikepdf.open(output) as pdf, pikepdf.open(source_pdf) as delivered:
             pdfa = pdf.open_metadata().pdfa_status
             pages = len(pdf.pages)
+            # The direct path turns a page with /Rotate; OCRmyPDF turns its content and says so.
+            rotations = tuple(
+                collector.turned.get(number, 0)
+                if engine == "ocrmypdf"
+                else (_rotate(page) - _rotate(before)) % 360
+                for number, (page, before) in enumerate(
+                    zip(pdf.pages, delivered.pages, strict=False), 1
+                )
+            )
         if not pdfa.startswith("2"):
             return failed(f"{engine} did not produce PDF/A-2 (got {pdfa or 'plain PDF'})")
         if pages != len(task.pages):
@@ -334,6 +362,7 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
             fatal=None,
             seconds=time.monotonic() - started,
             engine=engine,
+            rotations=rotations,
         )
     except MissingProgram as exc:
         return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
@@ -349,9 +378,18 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
         return failed(f"document cannot be built: {type(exc).__name__}: {exc}")
     finally:
         log.removeHandler(collector)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
         source_pdf.unlink(missing_ok=True)
         sidecar.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _rotate(page: pikepdf.Page) -> int:
+    try:
+        return int(page.obj.get("/Rotate", 0)) % 360
+    except (TypeError, ValueError):
+        return 0
 
 
 def _ocr_direct(task: DocumentTask, source_pdf: Path, output: Path, work: Path) -> list[str]:

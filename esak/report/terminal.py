@@ -845,6 +845,12 @@ def qa_recorded(done: Any) -> None:
               "draws of the site at double rate").format(n=len(d["added_items"])),
             markup=False, soft_wrap=True,
         )  # fmt: skip
+    if d["notes"]["written"]:
+        err.print(
+            _("{n} transfer note(s) updated, {final} of them final").format(
+                n=d["notes"]["written"], final=d["notes"]["final"]),
+            markup=False, soft_wrap=True,
+        )  # fmt: skip
 
 
 def qa_status_table(samples: list[dict[str, Any]], to_stderr: bool = False) -> None:
@@ -881,14 +887,16 @@ def transfer_noted(result: Any, to_stderr: bool = False) -> None:
     con.print(
         _(
             "{site}: {written} transfer note(s) written ({created} new, {updated} updated) by "
-            "{by}, status {status}"
+            "{by}: {final} final, {preliminary} preliminary (final once the delivery's QA "
+            "sample passed)"
         ).format(
             site=result.site,
             written=len(result.notes),
             created=created,
             updated=len(result.notes) - created,
             by=result.by,
-            status=result.status,
+            final=result.final,
+            preliminary=len(result.notes) - result.final,
         ),
         markup=False,
         soft_wrap=True,

@@ -4,7 +4,8 @@
   least one, at the rate of the site's protection need (normal 3 % of the documents, high
   10 %, very-high every page; doubled for the two draws after a defect), plus every page the
   index can tell is worth a look (flagged): pages of a section whose cover sheet declares
-  another page count, pages assigned after a Klärfall, blank pages kept after review. The seed
+  another page count, pages assigned after a Klärfall, blank pages kept after review, pages
+  esak turned upright, the first page of each document made by the OCRmyPDF path. The seed
   is stored: the same seed on the same index draws the same sample.
 - ``sheet``: a self-contained HTML worksheet, each page's image beside what it should be.
 - ``record``: a reviewer who did not run the ingest records ok or defect; a defect opens a
@@ -36,6 +37,7 @@ from esak.index.audit import recorded_run
 from esak.index.cases import open_reported
 from esak.index.db import Index
 from esak.profiles import load_profile
+from esak.verify.transfer import refresh_notes
 from esak.vocabulary import CaseKind
 from esak.workspace import Workspace
 
@@ -58,10 +60,7 @@ CHECKS = (
 )
 
 
-def _status(total: int, checked: int, defects: int) -> str:
-    if defects:
-        return "failed"
-    return "passed" if total and checked == total else "open"
+_status = rows.sample_status
 
 
 def _writing(workspace: Workspace) -> Index:
@@ -81,12 +80,19 @@ def _reading(workspace: Workspace) -> Index:
 def flagged_pages(index: Index, pages: list[dict[str, Any]]) -> dict[int, str]:
     """The pages worth a look whatever the draw, page id → why."""
     why: dict[int, str] = {}
+    ocrmypdf_documents: set[int] = set()
     for p in pages:
         reason = p["reason"] or ""
         if reason.startswith(ASSIGNED_PREFIX):
             why[p["page_id"]] = "assigned after clarification"
         elif reason == KEPT_BLANK:
             why[p["page_id"]] = "blank page kept after review"
+        elif p.get("rotation"):
+            why[p["page_id"]] = f"turned by {p['rotation']}° to be upright"
+        elif p.get("engine") == "ocrmypdf" and p["document_id"] not in ocrmypdf_documents:
+            # One page of each such document: the whole document went another way, not a page.
+            ocrmypdf_documents.add(p["document_id"])
+            why[p["page_id"]] = "document made by the OCRmyPDF path (not a plain scan)"
     sections = rows.mismatched_sections(index, sorted({p["file_id"] for p in pages}))
     for s in sections:
         text = f"cover sheet declares {s['declared']} pages, {s['found']} found"
@@ -243,9 +249,14 @@ class Recorded:
     cases: list[int]
     added: list[int]
     run_id: int
+    #: transfer notes of the sample's deliveries rewritten to state the result, and how many
+    #: of them are final now
+    notes_written: int = 0
+    notes_final: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"sample": self.sample.sample, "status": self.sample.status,
+                "notes": {"written": self.notes_written, "final": self.notes_final},
                 "recorded": self.recorded, "cases": self.cases, "added_items": self.added,
                 "total": self.sample.total, "checked": self.sample.checked,
                 "defects": self.sample.defects, "run_id": self.run_id}  # fmt: skip
@@ -361,7 +372,13 @@ def record(
                     rows.record_result(db, item_id, result, note, reviewer, run.id, case_id)
             sample = _load(index, sample_id)
             added_items = [i["item"] for i in sample.items if i["page_id"] in set(added)]
-            return Recorded(sample, [r[0] for r in results], cases, added_items, run.id)
+            # The notes state the QA result: final once the sample passed.
+            notes = refresh_notes(workspace, index, sample.site, run.id,
+                                  delivery_ids=sample.deliveries)  # fmt: skip
+            done = Recorded(sample, [r[0] for r in results], cases, added_items, run.id)
+            done.notes_final = sum(1 for n in notes.notes if n["status"] == "final")
+            done.notes_written = len(notes.notes)
+            return done
 
 
 def _delivery_of(index: Index, item: dict[str, Any]) -> int:

@@ -2,8 +2,10 @@
 
 Here, in ``verify/``, not ``migrate/``: a note is no step of the pipeline that makes the
 archive; it attests what was done and what was checked — the setting of the capture, the
-anomalies the index knows, the site's verification and (later) its QA sample — and QA calls
-:func:`write_notes` again with ``status="final"`` once a batch's sample passed.
+anomalies the index knows, the site's verification and its delivery's QA sample. A note is
+``vorlaeufig`` until the delivery's latest sample passed (drawn after the document last
+changed), then ``final``; ``qa record``, ``blanks keep`` and ``clarify`` rewrite the notes
+their change concerns (:func:`refresh_notes`).
 
 Each note is ``<nnnn>.tv.xml`` beside its PDF (CONTRACT §9), validated against
 ``esak/data/transfervermerk.xsd`` before it is written (a note that does not validate is a
@@ -35,6 +37,7 @@ from esak.errors import ExitCode, ProblemsError, UsageError
 from esak.files import sha256_file
 from esak.index.audit import now, recorded_run
 from esak.index.db import Index
+from esak.index.qa import delivery_qa, last_changed
 from esak.index.transfer_notes import (
     ASSIGNED_PREFIX,
     KEPT_REASON,
@@ -59,7 +62,11 @@ ORGANISATION = "Jobcenter im Kreis Borken"
 #: TR-RESISCAN 4.2.7.4 f: the statement of the note.
 STATEMENT = "Das Scanprodukt stimmt in Bild und Inhalt mit dem Original überein."
 #: What the note says while QA results do not exist.
-NO_QA = "Keine QS-Stichprobe erfasst: die Qualitätssicherung (esak qa) ist noch nicht verfügbar."
+NO_QA = "Noch keine QS-Stichprobe gezogen (esak qa draw)."
+#: What the note says of a document archived or changed after its delivery's sample was drawn.
+AFTER_SAMPLE = (
+    "Nach der Stichprobe archiviert oder geändert: eine neue Stichprobe der Lieferung steht aus."
+)
 
 _ORGANISATION_ONLY = re.compile(r"(?i)\s*(jobcenter|jc)\b")
 
@@ -96,6 +103,10 @@ class TransferResult:
     def exit_code(self) -> ExitCode:
         return ExitCode.INTEGRITY if self.skipped else ExitCode.OK
 
+    @property
+    def final(self) -> int:
+        return sum(1 for n in self.notes if n["status"] == FINAL)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
@@ -104,6 +115,8 @@ class TransferResult:
             "status": self.status,
             "run_id": self.run_id,
             "written": len(self.notes),
+            "final": self.final,
+            "preliminary": len(self.notes) - self.final,
             "notes": self.notes,
             "skipped": self.skipped,
         }
@@ -115,17 +128,13 @@ def write_notes(
     *,
     by: str,
     household: str | None = None,
-    status: str = PRELIMINARY,
-    qa: dict[str, str] | None = None,
 ) -> TransferResult:
     """Write or update the note of every archived document of ``site`` (or ``household``).
 
-    ``status``: ``vorlaeufig`` until the batch's QA passed, then ``final``; ``qa``: the QA
-    result to state (``{"status": ..., "sample": ..., "text": ...}``), None while there is none.
+    A note is ``final`` once the latest QA sample of its document's delivery passed and was
+    drawn after the document's file last changed; ``vorlaeufig`` until then.
     """
     by = responsible_person(by)
-    if status not in STATUSES:
-        raise UsageError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     profile = load_profile(site)
     if household is not None and not profile.is_household(household):
         raise UsageError(
@@ -134,7 +143,7 @@ def write_notes(
         )
     workspace.existing()
     workspace.check_writable()
-    result = TransferResult(profile.key, household, by, status)
+    result = TransferResult(profile.key, household, by, "")
     with Index.open_existing(workspace.index_path, workspace.access) as index, workspace.lock():
         from esak.migrate.keep import recover_keep
 
@@ -147,32 +156,96 @@ def write_notes(
                 f"{whom} has no archived documents: nothing to write a transfer note for",
                 f"esak show HOUSEHOLD or esak verify --site {profile.key} shows what is archived",
             )
-        options = {"household": household, "by": by, "status": status}
+        options = {"household": household, "by": by}
         with recorded_run(index, "transfer-note", profile.key, options) as record:
             result.run_id = record.id
-            setting = _setting(profile)
-            verification = latest_verification(index, profile.key)
-            for document in documents:
-                pdf = workspace.archive_dir / document["path"]
-                problem = _file_problem(pdf, document["sha256"])
-                if problem:
-                    result.skipped.append({"document": str(pdf), "problem": problem})
-                    continue
-                result.notes.append(
-                    write_note(
-                        workspace,
-                        index,
-                        document,
-                        by=by,
-                        status=status,
-                        run_id=record.id,
-                        setting=setting,
-                        verification=verification,
-                        qa=qa,
-                    )
-                )
+            _write_all(workspace, index, profile, documents, result, by=by, run_id=record.id)
+            statuses = {n["status"] for n in result.notes}
+            result.status = statuses.pop() if len(statuses) == 1 else "mixed"
             record.finish(result.exit_code)
     return result
+
+
+def _write_all(
+    workspace: Workspace,
+    index: Index,
+    profile: Profile,
+    documents: list[dict[str, Any]],
+    result: TransferResult,
+    *,
+    by: str | None,
+    run_id: int,
+) -> None:
+    setting = _setting(profile)
+    verification = latest_verification(index, profile.key)
+    for document in documents:
+        pdf = workspace.archive_dir / document["path"]
+        problem = _file_problem(pdf, document["sha256"])
+        if problem:
+            result.skipped.append({"document": str(pdf), "problem": problem})
+            continue
+        existing = note_of(index, document["id"])
+        who = by or (existing.by_name if existing else None)
+        if who is None:
+            continue
+        note = write_note(
+            workspace, index, document, by=who, run_id=run_id, setting=setting,
+            verification=verification,
+        )  # fmt: skip
+        result.notes.append(note)
+
+
+def refresh_notes(
+    workspace: Workspace,
+    index: Index,
+    site: str,
+    run_id: int,
+    *,
+    file_ids: list[int] | None = None,
+    delivery_ids: list[int] | None = None,
+) -> TransferResult:
+    """Rewrite the notes that exist of the documents of these input files or deliveries, each
+    naming the person it named, after a change they state (a QA result, a page kept or
+    assigned, a Klärfall closed): part of the caller's run."""
+    profile = load_profile(site)
+    result = TransferResult(profile.key, None, "", "")
+    files = set(file_ids or [])
+    if delivery_ids:
+        marks = ", ".join("?" * len(delivery_ids))
+        sql = f"SELECT id FROM input_files WHERE delivery_id IN ({marks})"
+        files |= {r[0] for r in index.db.execute(sql, delivery_ids)}
+    documents = [d for d in site_documents(index, profile.key, None) if d["file_id"] in files]
+    documents = [d for d in documents if note_of(index, d["id"]) is not None]
+    if documents:
+        _write_all(workspace, index, profile, documents, result, by=None, run_id=run_id)
+    return result
+
+
+def qa_state(
+    index: Index, document: dict[str, Any], delivery_id: int
+) -> tuple[str, dict[str, Any]]:
+    """The note's status and what it states of QA for ``document`` of ``delivery_id``."""
+    qa = delivery_qa(index, delivery_id)
+    if qa is None:
+        return PRELIMINARY, {"status": "nicht_vorhanden", "text": NO_QA}
+    sample = str(qa["sample"])
+    reviewers = ", ".join(qa["reviewers"]) or None
+    day = (qa["checked_at"] or "")[:10] or None
+    if qa["drawn_at"] < last_changed(index, document["id"]):
+        return PRELIMINARY, {"status": "offen", "sample": sample, "text": AFTER_SAMPLE}
+    if qa["status"] == "passed":
+        text = (f"Stichprobe {sample} bestanden: {qa['checked']} Seiten im "
+                "Vier-Augen-Prinzip geprüft.")  # fmt: skip
+        return FINAL, {"status": "bestanden", "sample": sample, "text": text,
+                       "reviewer": reviewers, "day": day}  # fmt: skip
+    if qa["status"] == "failed":
+        text = (f"Stichprobe {sample}: {qa['defects']} Mängel festgestellt; nach der Nachbesserung "
+                "ist eine neue Stichprobe zu ziehen.")  # fmt: skip
+        return PRELIMINARY, {"status": "nicht_bestanden", "sample": sample, "text": text,
+                             "reviewer": reviewers, "day": day}  # fmt: skip
+    text = f"Stichprobe {sample}: {qa['checked']} von {qa['total']} Seiten geprüft."
+    return PRELIMINARY, {"status": "offen", "sample": sample, "text": text,
+                         "reviewer": reviewers, "day": day}  # fmt: skip
 
 
 def _file_problem(pdf: Path, recorded: str) -> str | None:
@@ -189,17 +262,16 @@ def write_note(
     document: dict[str, Any],
     *,
     by: str,
-    status: str,
     run_id: int,
     setting: dict[str, Any],
     verification: dict[str, Any] | None,
-    qa: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write one document's note (its UUID kept from an earlier note) and record it."""
     existing = note_of(index, document["id"])
     doc_uuid = existing.uuid if existing else str(uuid.uuid4())
     rel = note_path(document["path"])
     facts = document_facts(index, document)
+    status, qa = qa_state(index, document, facts.delivery["id"])
     written_at = now()
     data = build_note(
         facts,
@@ -251,6 +323,7 @@ def _setting(profile: Profile) -> dict[str, Any]:
         "languages": "+".join(profile.ocr_languages),
         "tesseract": tesseract_version(),
         "ocrmypdf": ocrmypdf_version(),
+        "provider": profile.provider,
     }
 
 
@@ -302,7 +375,7 @@ def build_note(
     run_id: int,
     setting: dict[str, Any],
     verification: dict[str, Any] | None,
-    qa: dict[str, str] | None = None,
+    qa: dict[str, Any] | None = None,
 ) -> bytes:
     """The note's bytes (UTF-8 XML), validated against the XSD; raises if they do not."""
     doc, source, delivery = facts.document, facts.input_file, facts.delivery
@@ -336,6 +409,11 @@ def build_note(
     verantwortlich = _el(root, "Verantwortlich")
     _el(verantwortlich, "Name", by)
     _el(verantwortlich, "Organisation", f"{ORGANISATION}, Standort {doc['site']}")
+    if setting.get("provider") or source.get("scanner"):
+        auftragnehmer = _el(root, "Auftragnehmer")
+        _el(auftragnehmer, "Name", setting.get("provider") or "nicht angegeben")
+        if source.get("scanner"):
+            _el(auftragnehmer, "Scanner", source["scanner"])
 
     verfahren = _el(root, "Verfahren")
     _el(verfahren, "Software", name="esak", version=__version__)
@@ -354,6 +432,7 @@ def build_note(
         ocrmypdf=setting["ocrmypdf"],
         sprachen=setting["languages"],
         ausgabe="PDF/A-2b mit Textebene",
+        weg={"tesseract": "direkt", "ocrmypdf": "ocrmypdf"}.get(doc.get("engine") or ""),
     )
     _el(
         verfahren,
@@ -389,6 +468,17 @@ def build_note(
                 klaerfall=case.group(1) if case else None,
             )
             count += 1
+    for _, page_index, _reason in facts.pages:
+        turned = facts.rotations.get(page_index)
+        if turned:
+            _el(besonderheiten, "Besonderheit", f"Seite zur Anzeige um {turned}° gedreht",
+                art="seite_gedreht", eingabeseite=page_index + 1, grad=turned)  # fmt: skip
+            count += 1
+    if doc.get("engine") == "ocrmypdf":
+        _el(besonderheiten, "Besonderheit",
+            "Kein reiner Scan (Text, Zeichnungen oder Farben, die PDF/A so nicht aufnimmt): "
+            "über die OCRmyPDF-Verarbeitung erzeugt", art="ocrmypdf_verarbeitung")  # fmt: skip
+        count += 1
     for page_index in facts.dropped_blanks:
         _el(
             besonderheiten,
@@ -426,7 +516,8 @@ def build_note(
     besonderheiten.set("anzahl", str(count))
 
     schritte = _el(root, "Prozessschritte")
-    _el(schritte, "Prozessschritt", art="scan", zeitpunkt="unbekannt")
+    scanned = source.get("scanned_at") or delivery.get("scanned_on") or "unbekannt"
+    _el(schritte, "Prozessschritt", art="scan", zeitpunkt=scanned)
     _el(
         schritte,
         "Prozessschritt",
@@ -456,6 +547,8 @@ def build_note(
         qa.get("text"),
         status=qa["status"],
         stichprobe=qa.get("sample"),
+        pruefer=qa.get("reviewer"),
+        datum=qa.get("day"),
     )
 
     _el(root, "Erklaerung", STATEMENT)

@@ -977,7 +977,10 @@ def qa_draw(
 
 @qa.command("sheet")
 @sample_option
-@file_option("FILE.html", "The worksheet to write (HTML, owner-only).", required=True)
+@file_option(
+    "FILE.pdf|FILE.html", "The worksheet to write: PDF (one A4 page per item) or HTML, owner-only.",
+    required=True,
+)
 @workspace_option
 @click.pass_obj
 @handle_errors
@@ -985,17 +988,16 @@ def qa_sheet(app: App, sample: int, output: Path) -> None:
     """A worksheet of the sample: each page's image beside its household, document and page,
     with the checks to tick.
 
-    Example: esak qa sheet --sample 4 -o stichprobe-4.html
+    Example: esak qa sheet --sample 4 -o stichprobe-4.pdf
     """
-    from esak.report import write_report
-    from esak.verify.qa import sheet
+    from esak.verify.qa_sheet import write_sheet
 
-    if output.suffix.lower() not in (".html", ".htm"):
+    if output.suffix.lower() not in (".pdf", ".html", ".htm"):
         raise UsageError(
-            f"{output} is not an .html file", "esak qa sheet writes HTML: -o FILE.html"
+            f"{output} is neither .pdf nor .html",
+            "esak qa sheet writes PDF or HTML: -o FILE.pdf or -o FILE.html",
         )
-    drawn, page = sheet(app.workspace, sample)
-    write_report(output, page)
+    drawn = write_sheet(app.workspace, sample, output)
     render.qa_sheet_written(drawn, output)
 
 

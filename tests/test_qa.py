@@ -3,6 +3,7 @@ flags, the four-eyes rule, defects and their escalation, status, results from a 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
@@ -284,6 +285,38 @@ def test_the_sheet_shows_each_page_image_beside_its_facts(ws, tmp_path):
     assert real["household"] in page and real["document"] in page
     assert page.count('type="checkbox"') == 4 * len(sample["items"])
     assert "http" not in page.replace('charset="utf-8"', "")
+
+
+def test_the_pdf_sheet_has_a_page_per_item_with_the_archived_scan_itself(ws, tmp_path):
+    import img2pdf
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    sample = _draw(ws, "--seed", "2")
+    real = sample["items"][0]
+    scan = Image.new("L", (413, 585), 255)
+    scan.paste(0, (40, 40, 200, 120))  # something to find again
+    buffer = io.BytesIO()
+    scan.save(buffer, "PNG")
+    pages = max(real["page"], 1)
+    (ws / "archive" / real["document"]).write_bytes(
+        img2pdf.convert([buffer.getvalue()] * pages, layout_fun=img2pdf.get_fixed_dpi_layout_fun(
+            (50, 50))))  # fmt: skip
+    out = tmp_path / "sheet.pdf"
+    result = esak(ws, "qa", "sheet", "--sample", str(sample["sample"]), "-o", str(out))
+    assert result.exit_code == ExitCode.OK, result.output
+    assert out.stat().st_mode & 0o077 == 0
+    with pikepdf.open(out) as sheet:
+        assert len(sheet.pages) == len(sample["items"])
+        placed = sheet.pages[0].get_images()
+        assert len(placed) == 1
+        image = pikepdf.PdfImage(next(iter(placed.values()))).as_pil_image()
+        assert image.size == (413, 585) and image.getpixel((100, 80)) == 0  # the scan's pixels
+        assert not sheet.pages[1].get_images()  # a stand-in archive file: no image
+    text = pdfium.PdfDocument(str(out))
+    first = text[0].get_textpage().get_text_range()
+    assert real["household"] in first and "upright" in first and "page in the document" in first
+    assert "page image not available" in text[1].get_textpage().get_text_range()
 
 
 def test_choose_is_a_pure_function_of_pages_flags_rate_and_seed():

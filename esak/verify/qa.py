@@ -7,7 +7,8 @@
   another page count, pages assigned after a Klärfall, blank pages kept after review, pages
   esak turned upright, the first page of each document made by the OCRmyPDF path. The seed
   is stored: the same seed on the same index draws the same sample.
-- ``sheet``: a self-contained HTML worksheet, each page's image beside what it should be.
+- ``sheet`` (:mod:`esak.verify.qa_sheet`): a worksheet, PDF or HTML, each page's image beside
+  what it should be.
 - ``record``: a reviewer who did not run the ingest records ok or defect; a defect opens a
   Klärfall ``qa_defect``, adds every other page of its input file to the sample and doubles
   the rate of the site's next two draws.
@@ -19,9 +20,7 @@ only index rows (and the worksheet the user names), never the archive.
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import math
 import random
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from esak.errors import InputError, ProblemsError, UsageError
-from esak.i18n import N_, _, language, use_profile_language
 from esak.index import qa as rows
 from esak.index.audit import recorded_run
 from esak.index.cases import open_reported
@@ -51,13 +49,6 @@ KEPT_BLANK = "blank page kept after review"
 
 RESULTS = ("ok", "defect")
 
-#: The checks of each page on the worksheet.
-CHECKS = (
-    ("complete", N_("complete")),
-    ("legible", N_("legible")),
-    ("right", N_("right document and household")),
-    ("upright", N_("upright")),
-)
 
 
 _status = rows.sample_status
@@ -412,73 +403,3 @@ def status(workspace: Workspace, site: str) -> list[dict[str, Any]]:
                         "rate": s["rate"], "escalated": s["escalated"],
                         "drawn_at": s["drawn_at"]})  # fmt: skip
         return out
-
-
-# --- sheet ----------------------------------------------------------------------------------
-
-
-def page_image(path: Path, page: int, dpi: int = 60) -> str | None:
-    """The archived page (from 1) as a data: URI PNG, or None if it cannot be rendered."""
-    import pypdfium2 as pdfium
-
-    try:
-        doc = pdfium.PdfDocument(str(path))
-    except (pdfium.PdfiumError, OSError):
-        return None
-    try:
-        if not 1 <= page <= len(doc):
-            return None
-        image = doc[page - 1].render(scale=dpi / 72, grayscale=True).to_pil()
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG", optimize=True)
-    except pdfium.PdfiumError:
-        return None
-    finally:
-        doc.close()
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def sheet(workspace: Workspace, sample_id: int) -> tuple[Sample, str]:
-    """The worksheet of a sample as one self-contained HTML page (no scripts, no network)."""
-    with _reading(workspace) as index:
-        sample = _load(index, sample_id)
-    use_profile_language(load_profile(sample.site).language)
-    archive = workspace.archive_dir
-    e = html.escape
-    checks = "".join(
-        f'<label><input type="checkbox"> {e(_(label))}</label><br>' for _key, label in CHECKS
-    )
-    title = _("QA sample {sample} of {site}").format(sample=sample.sample, site=sample.site)
-    parts = [
-        "<!DOCTYPE html>",
-        f'<html lang="{language()}"><head><meta charset="utf-8"><title>{e(title)}</title>',
-        "<style>body{font-family:sans-serif;margin:1.5em}"
-        ".item{display:flex;gap:1.5em;border-top:1px solid #999;padding:1em 0;"
-        "page-break-inside:avoid}.item img{border:1px solid #ccc;max-width:45%}"
-        "dt{font-weight:bold}dd{margin:0 0 .4em 0}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-        "<p>" + e(_("seed {seed}, rate {rate}, {n} pages; reviewer: ____________________")
-                  .format(seed=sample.seed, rate=f"{sample.rate:.0%}", n=sample.total))
-        + "</p>",
-    ]  # fmt: skip
-    for item in sample.items:
-        image = page_image(archive / item["document"], item["page"])
-        alt, absent = _("page image"), _("page image not available")
-        picture = (f'<img alt="{e(alt)}" src="{image}">' if image
-                   else f"<p><em>{e(absent)}</em></p>")  # fmt: skip
-        reason = _("random") if item["reason"] == "random" else _("flagged")
-        if item["why"]:
-            reason += f" ({item['why']})"
-        facts = [
-            (_("item"), str(item["item"])),
-            (_("household"), item["household"] or ""),
-            (_("document"), item["document"]),
-            (_("page in the document"), str(item["page"])),
-            (_("input file, page"), f"{item['file']}, {item['index'] + 1}"),
-            (_("why in the sample"), reason),
-        ]
-        listed = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
-        parts.append(f'<div class="item">{picture}<div><dl>{listed}</dl>{checks}'
-                     f"<p>{e(_('note'))}: ______________________</p></div></div>")  # fmt: skip
-    parts.append("</body></html>")
-    return sample, "\n".join(parts) + "\n"

@@ -543,6 +543,45 @@ def _m010_capture(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m011_release(db: sqlite_utils.Database) -> None:
+    """The decisions about the paper originals (``releases``: a release for destruction or a
+    hold, per delivery, who decided, when and why) and the backups made (``backups``: where,
+    when, what they hold, the audit checkpoint they carry, whether their verification passed).
+    A delivery's latest decision counts; every one is also an event of the audit log."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE releases (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            decision TEXT NOT NULL CHECK (decision IN ('release', 'hold')),
+            by_name TEXT NOT NULL,
+            reason TEXT,
+            scanned_on TEXT,
+            destroy_on TEXT,
+            decided_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX releases_by_delivery ON releases (delivery_id, id);
+        CREATE TABLE backups (
+            id INTEGER PRIMARY KEY,
+            site TEXT,
+            place TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            documents INTEGER NOT NULL,
+            files_copied INTEGER NOT NULL,
+            bytes_copied INTEGER NOT NULL,
+            audit_size INTEGER NOT NULL,
+            audit_root TEXT NOT NULL,
+            verified INTEGER NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        )
+        """,
+    )
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -568,6 +607,7 @@ MIGRATIONS: list[Migration] = [
     _m008_qa,
     _m009_transfer_notes,
     _m010_capture,
+    _m011_release,
 ]
 
 

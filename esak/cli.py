@@ -1086,6 +1086,130 @@ def qa_status(app: App, site: str, as_json: bool) -> None:
     render.qa_status_table(samples, to_stderr=as_json)
 
 
+# --- release of the paper originals ---------------------------------------------------------
+
+
+@cli.group()
+def release() -> None:
+    """May the paper originals go? The eight-week clock, the blockers, release or hold."""
+
+
+delivery_id_option = click.option(
+    "--delivery", "delivery", type=int, required=True, metavar="ID",
+    help="The delivery (its number in esak release check).",
+)  # fmt: skip
+
+
+@release.command("check")
+@site_option()
+@as_of_option
+@format_option
+@output_option
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def release_check(
+    app: App, site: str, as_of: Any, fmt: str, output: Path | None, as_json: bool
+) -> None:
+    """Every delivery of the site: scan date, destruction date, days left, releasable or not,
+    and each blocker with the command that removes it.
+
+    Exit 0 when every delivery is releasable or decided; 1 when one is blocked; 10 when an
+    archived file is missing or changed.
+
+    Example: esak release check --site borken --format html -o freigabe.html
+    """
+    from esak.report.csvfile import release_check_csv
+    from esak.report.html import release_check_html
+    from esak.verify.release import release_check as check
+
+    if as_json:
+        fmt = "json"
+    result = check(app.workspace, site, as_of.date() if as_of else None)
+    _deliver(
+        fmt,
+        output,
+        result.to_dict,
+        lambda: release_check_csv(result),
+        lambda: release_check_html(result),
+        lambda to_stderr: render.release_check_table(result, to_stderr=to_stderr),
+    )
+    sys.exit(int(result.exit_code))
+
+
+@release.command("approve")
+@site_option()
+@delivery_id_option
+@click.option("--by", "by", metavar="NAME", required=True,
+              help="Who releases (not who ran the ingest or checked the QA sample).")  # fmt: skip
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def release_approve(app: App, site: str, delivery: int, by: str, as_json: bool) -> None:
+    """Release the delivery's paper originals for destruction: only when nothing blocks it,
+    and only by a third person. Recorded in the audit log; cannot be undone in esak.
+
+    Example: esak release approve --site borken --delivery 3 --by "C. Leitung"
+    """
+    from esak.verify.release import approve
+
+    _conclude(approve(app.workspace, site, delivery, by=by), as_json, render.release_decided)
+
+
+@release.command("hold")
+@site_option()
+@delivery_id_option
+@click.option("--by", "by", metavar="NAME", required=True, help="Who holds the originals.")
+@click.option("--reason", metavar="TEXT", required=True, help="Why (sent to the provider).")
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def release_hold(app: App, site: str, delivery: int, by: str, reason: str, as_json: bool) -> None:
+    """Stop the clock: the delivery's originals must not be destroyed. A later approve (when
+    nothing blocks it) lifts the hold.
+
+    Example: esak release hold --site borken --delivery 3 --by "A. Admin" --reason "Prüfung"
+    """
+    from esak.verify.release import hold
+
+    result = hold(app.workspace, site, delivery, by=by, reason=reason)
+    _conclude(result, as_json, render.release_decided)
+
+
+@release.command("list")
+@site_option()
+@file_option(
+    "FILE.csv|FILE.pdf", "The Freigabeliste and Sperrliste for the scanning provider.",
+    required=True,
+)  # fmt: skip
+@workspace_option
+@click.pass_obj
+@handle_errors
+def release_list(app: App, site: str, output: Path) -> None:
+    """The Freigabeliste and Sperrliste for the scanning provider: every delivered file, as
+    the provider named it, released for destruction or held (everything not released is held).
+
+    Example: esak release list --site borken -o freigabeliste.pdf
+    """
+    from esak.report import write_report
+    from esak.report.csvfile import release_list_csv
+    from esak.report.pdf import write_pdf
+    from esak.verify.release import release_document, release_rows
+
+    suffix = output.suffix.lower()
+    if suffix not in (".csv", ".pdf"):
+        raise UsageError(f"{output} is neither .csv nor .pdf", "-o FILE.csv or -o FILE.pdf")
+    profile, rows = release_rows(app.workspace, site)
+    if suffix == ".csv":
+        write_report(output, release_list_csv(rows), bom=True)
+    else:
+        write_pdf(output, release_document(profile, rows))
+    render.release_listed(rows, output)
+
+
 # --- transfer notes ---------------------------------------------------------------------------
 
 

@@ -60,7 +60,19 @@ def test_states_follow_ingest_and_verification(ws):
     assert esak(ws, "verify", "--site", "borken").exit_code == ExitCode.OK
     assert esak(ws, "verify", "--site", "rhede").exit_code == ExitCode.OK
     code, s = status(ws)
-    assert site(s, "borken")["state"] == "live"  # verified, and its go-live date has come
+    # Verified and its go-live date has come, but its paper is not released yet.
+    assert site(s, "borken")["state"] == "verified"
+    assert site(s, "borken")["deliveries"] == {"total": 1, "released": 0}
+    assert [b["reason"] for b in site(s, "borken")["blockers"]] == [
+        "1 of 1 delivery/ies not released for the destruction of their paper"]  # fmt: skip
+    assert site(s, "borken")["urgent_holds"] == []  # no scan date: the clock cannot say
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        db.execute("INSERT INTO releases (site, delivery_id, decision, by_name, decided_at) "
+                   "SELECT site, id, 'release', 'C. Leitung', '2026-11-01' FROM deliveries "
+                   "WHERE site = 'borken'")  # fmt: skip
+    code, s = status(ws)
+    assert site(s, "borken")["state"] == "live"  # verified, go-live come, paper released
+    assert site(s, "borken")["urgent_holds"] == [] and site(s, "borken")["blockers"] == []
     assert site(s, "rhede")["state"] == "verified"  # verified, no go-live date yet
     assert site(s, "borken")["last_verification"]["ok"] is True
     assert s["next"] == "rhede"
@@ -205,3 +217,16 @@ def test_an_expected_volume_not_archived_is_missing(ws):
     r = json.loads(esak(ws, "verify", "--site", "borken", "--json").stdout)
     assert r["missing_volumes"] == [{"household": "95401BG0000002", "volume": 2}]
     assert r["complete"] is False and r["missing_households"] == []
+
+
+def test_urgent_holds_show_in_the_rollout(ws):
+    with Index.open(ws / "index.sqlite") as index, index.transaction() as db:
+        db.execute("UPDATE deliveries SET scanned_on = '2026-10-01' WHERE site = 'borken'")
+    # 2026-10-01 + 56 days = 2026-11-26: 3 days left on 2026-11-23, nothing of it released.
+    _, s = status(ws)
+    borken = site(s, "borken")
+    assert borken["urgent_holds"] == [1] and site(s, "rhede")["urgent_holds"] == []
+    assert "1 delivery/ies blocked shortly before their paper is destroyed" in [
+        b["reason"] for b in borken["blockers"]]  # fmt: skip
+    _, early = status(ws, "2026-11-01")  # 25 days left: not urgent yet
+    assert site(early, "borken")["urgent_holds"] == []

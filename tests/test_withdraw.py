@@ -304,7 +304,8 @@ def test_a_site_verified_before_a_withdrawal_is_not_verified_after_it(ingested, 
     code, verified = as_json(ws, "verify", "--site", "borken")
     assert code == ExitCode.OK, verified
     code, rollout = as_json(ws, "rollout", "status")
-    assert [s["state"] for s in rollout["sites"] if s["site"] == "borken"] == ["live"]
+    # Verified (not live: its paper is not released, else it could not be withdrawn).
+    assert [s["state"] for s in rollout["sites"] if s["site"] == "borken"] == ["verified"]
     code, result = as_json(ws, "withdraw", "--delivery", str(delivery_id(ws)), "--by", BY,
                            "--reason", WHY)  # fmt: skip
     assert code == ExitCode.OK

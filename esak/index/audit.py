@@ -31,8 +31,9 @@ from esak.index.db import Index
 
 
 def now() -> str:
-    """The current time as the index stores it: UTC, ISO 8601, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current time as the index stores it: UTC, ISO 8601, to the microsecond (what was
+    verified or backed up "after the last change" must not tie with it within a second)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def os_user() -> str:

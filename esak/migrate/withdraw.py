@@ -33,6 +33,7 @@ from esak.i18n import local_time
 from esak.index import cases as case_rows
 from esak.index.audit import DOCUMENT_WITHDRAWN, append_audit, now, recorded_run
 from esak.index.db import Index
+from esak.index.releases import is_released
 from esak.index.transfer_notes import note_path
 from esak.migrate.keep import recover_keep
 from esak.vocabulary import CaseStatus, FileOutcome, PageOutcome
@@ -134,10 +135,13 @@ def withdraw_delivery(
             notes.append(f"removed {len(recovered)} archive file(s) a killed run left uncommitted")
         site, path = _delivery(index, delivery_id)
         _refuse_if_others_depend_on_it(index, delivery_id)
-        # Release hook (CONTRACT §10, `esak release approve`): once deliveries can be released
-        # for the destruction of their paper, a delivery any of whose documents were released
-        # must be refused here (ProblemsError), before anything changes. Release does not
-        # exist yet, so there is nothing to check.
+        if is_released(index, delivery_id):
+            # Its paper may be gone already: the archive is the only copy left.
+            raise ProblemsError(
+                f"delivery {delivery_id} ({path}) was released for the destruction of its "
+                "paper originals: it can no longer be withdrawn",
+                "correct single documents with esak clarify or esak blanks keep instead",
+            )
         options = {"delivery": delivery_id, "by": by, "reason": reason}
         with recorded_run(index, "withdraw", site, options) as record:
             result = WithdrawResult(0, site, delivery_id, path, by, reason, now(), record.id)

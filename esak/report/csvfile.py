@@ -125,3 +125,53 @@ def cases_csv(cases: list[dict[str, Any]]) -> str:
         row = case_row(c)
         w.writerow([row[col.key] for col in CASE_COLUMNS])
     return out.getvalue()
+
+
+_RELEASE_CHECK = {
+    "delivery": N_("delivery"),
+    "path": N_("path"),
+    "scanned_at": N_("scanned"),
+    "destroy_on": N_("destruction from"),
+    "days_left": N_("days left"),
+    "decision": N_("decision"),
+    "blocker": N_("blocker"),
+    "action": N_("what to do"),
+}
+
+
+def release_check_csv(check: Any) -> str:
+    """One row per delivery and blocker (a releasable or decided delivery: one row)."""
+    from esak.i18n import local_date
+    from esak.verify.release import blocker_text
+
+    out = io.StringIO()
+    w = _writer(out)
+    w.writerow(_header(tuple(_RELEASE_CHECK), _RELEASE_CHECK))
+    english = language() == "en"
+    for d in check.deliveries:
+        decision = (d.decision or {}).get("decision") or ""
+        if not english and decision:
+            decision = _("released") if decision == "release" else _("held")
+        dates = [d.scanned_at, d.destroy_on] if english else [
+            local_date(d.scanned_at), local_date(d.destroy_on)]  # fmt: skip
+        base = [d.delivery, d.path, *dates, "" if d.days_left is None else d.days_left, decision]
+        for b in d.blockers or [None]:
+            if b is None:
+                w.writerow([*base, "", ""])
+            else:
+                w.writerow([*base, b["code"] if english else blocker_text(b), b["action"]])
+    return out.getvalue()
+
+
+def release_list_csv(rows: list[dict[str, Any]]) -> str:
+    """The Freigabeliste and Sperrliste for the scanning provider, one row per file."""
+    from esak.i18n import local_date
+    from esak.verify.release import RELEASE_COLUMNS
+
+    out = io.StringIO()
+    w = _writer(out)
+    w.writerow(_header([k for k, _label in RELEASE_COLUMNS], dict(RELEASE_COLUMNS)))
+    for row in rows:
+        w.writerow([local_date(row[k]) if k in ("date", "destroy_on") else row[k]
+                    for k, _label in RELEASE_COLUMNS])  # fmt: skip
+    return out.getvalue()

@@ -423,3 +423,35 @@ def cases_html(cases: list[dict[str, Any]], site: str | None) -> str:
         _foot(),
     ]  # fmt: skip
     return "\n".join(str(p) for p in parts)
+
+
+def release_check_html(check: Any) -> str:
+    """The release check as one HTML page: the clock and the blockers of every delivery."""
+    from esak.verify.release import blocker_text as release_blocker
+
+    blocked = [d for d in check.deliveries if d.blockers and not d.decided]
+    verdict = "bad" if check.urgent_holds else ("warn" if blocked else "ok")
+    if blocked:
+        headline = _("{n} delivery/ies may not be released yet").format(n=len(blocked))
+    else:
+        headline = _("Every delivery is released, held, or releasable")
+    title = _("Release of the paper originals, {site}, as of {date}").format(
+        site=check.site, date=local_date(check.as_of))
+    rows = []
+    for d in check.deliveries:
+        decision = (d.decision or {}).get("decision")
+        state = (_("released") if decision == "release" else _("held") if decision
+                 else _("releasable") if d.releasable else _("blocked"))  # fmt: skip
+        blockers = "; ".join(f"{release_blocker(b)} → {b['action']}" for b in d.blockers)
+        rows.append([d.delivery, d.path, local_date(d.scanned_at), local_date(d.destroy_on),
+                     "" if d.days_left is None else d.days_left, state, blockers])  # fmt: skip
+    columns = [_("delivery"), _("path"), _("scanned"), _("destruction from"), _("days left"),
+               _("state"), _("blockers")]  # fmt: skip
+    parts = [
+        _head(title),
+        f"<header><h1>{escape(title)}</h1></header>",
+        f'<div class="verdict {verdict}" role="status"><h2>{escape(headline)}</h2></div>',
+        str(_table(title, columns, rows, numeric=(0, 4))),
+        _foot(),
+    ]
+    return "\n".join(parts)

@@ -922,3 +922,67 @@ def transfer_noted(result: Any, to_stderr: bool = False) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+# --- release --------------------------------------------------------------------------------
+
+_DECISIONS = {"release": N_("released"), "hold": N_("held")}
+
+
+def release_check_table(check: Any, to_stderr: bool = False) -> None:
+    """``esak release check``: per delivery the clock, the decision, and what blocks it."""
+    from esak.verify.release import blocker_text
+
+    con = _console(to_stderr)
+    table = Table(title=_("Release of the paper originals, {site}, as of {date}").format(
+        site=check.site, date=local_date(check.as_of)))  # fmt: skip
+    for label, right in ((_("delivery"), True), (_("path"), False), (_("scanned"), False),
+                         (_("destruction from"), False), (_("days left"), True),
+                         (_("state"), False)):  # fmt: skip
+        table.add_column(label, justify="right" if right else "left")
+    for d in check.deliveries:
+        if d.decision:
+            state = f"[green]{escape(_(_DECISIONS[d.decision['decision']]))}[/]"
+        elif d.releasable:
+            state = "[green]" + escape(_("releasable")) + "[/]"
+        else:
+            state = "[red]" + escape(_("blocked")) + "[/]" + (
+                " [bold red]" + escape(_("urgent")) + "[/]" if d.urgent else "")  # fmt: skip
+        table.add_row(str(d.delivery), escape(d.path),
+                      local_date(d.scanned_at) if d.scanned_at else "–",
+                      local_date(d.destroy_on) if d.destroy_on else "–",
+                      "–" if d.days_left is None else str(d.days_left), state)  # fmt: skip
+    con.print(table)
+    for d in check.deliveries:
+        if d.decided:
+            continue
+        for b in d.blockers:
+            con.print(f"  {d.delivery}: " + escape(blocker_text(b)) + " → "
+                      + escape(b["action"]), soft_wrap=True)  # fmt: skip
+    if check.urgent_holds:
+        con.print("[bold red]" + escape(_(
+            "{n} delivery/ies blocked with {days} day(s) or fewer left: tell the scanning "
+            "provider to hold them (esak release list) or remove the blockers").format(
+                n=len(check.urgent_holds), days=check.deliveries[0].warn_days)) + "[/]",
+            soft_wrap=True)  # fmt: skip
+
+
+def release_decided(decision: Any, to_stderr: bool = False) -> None:
+    """``esak release approve/hold``: the decision recorded."""
+    con = _console(to_stderr)
+    if decision.decision == "release":
+        text = _("delivery {delivery} of {site} released for destruction by {by}; the "
+                 "originals may be destroyed from {date}").format(
+            delivery=decision.delivery, site=decision.site, by=decision.by,
+            date=local_date(decision.destroy_on) if decision.destroy_on else "–")  # fmt: skip
+    else:
+        text = _("delivery {delivery} of {site} held by {by}: {reason}").format(
+            delivery=decision.delivery, site=decision.site, by=decision.by,
+            reason=decision.reason)  # fmt: skip
+    con.print(text, markup=False, soft_wrap=True)
+
+
+def release_listed(rows: list[dict[str, Any]], output: Any) -> None:
+    released = sum(1 for r in rows if r["released"])
+    err.print(_("{path}: {n} file(s) on the Freigabeliste, {m} on the Sperrliste").format(
+        path=output, n=released, m=len(rows) - released), markup=False, soft_wrap=True)  # fmt: skip

@@ -7,7 +7,11 @@ A site's state follows from its profile and the index alone:
 - ``importing``: files ingested, but no passing verification since the last ingest (or
   withdrawal of a delivery);
 - ``verified``: the last verification passed and nothing was ingested or withdrawn after it;
-- ``live``: verified, and its go-live date has come.
+- ``live``: verified, its go-live date has come, and the paper originals of every delivery
+  were released for destruction (``esak release``): until then the paper is the file too.
+
+Deliveries blocked with few days left before the provider destroys their paper are the site's
+``urgent_holds``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ class SiteStatus:
     overdue: bool = False
     #: what stands between this site and its sign-off, each with what to do about it
     blockers: list[dict[str, str]] = field(default_factory=list)
+    #: deliveries (not withdrawn), those released for destruction, and the urgent holds:
+    #: blocked, undecided, and at most warn_days before the paper's destruction
+    deliveries: int = 0
+    released: int = 0
+    urgent_holds: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +82,8 @@ class SiteStatus:
             "documents": self.documents,
             "pages": {"input": self.pages_input, "archived": self.pages_archived},
             "files_set_aside": self.files_set_aside,
+            "deliveries": {"total": self.deliveries, "released": self.released},
+            "urgent_holds": self.urgent_holds,
             "last_ingest": self.last_ingest,
             "last_verification": self.last_verification,
             "blockers": [
@@ -176,6 +187,14 @@ def rollout_status(
     for site, n in open_case_counts(index).items():
         if site in sites:
             sites[site].open_cases = n
+    from esak.verify.release import site_releases
+
+    for p in profiles:
+        judged = site_releases(None, index, p, today)
+        s = sites[p.key]
+        s.deliveries = len(judged)
+        s.released = sum(1 for d in judged if (d.decision or {}).get("decision") == "release")
+        s.urgent_holds = [d.delivery for d in judged if d.urgent]
     for s in sites.values():
         exp, arc = expected.get(s.key, set()), archived.get(s.key, set())
         # Counted as verify counts them: a household not on the list is not "archived".
@@ -205,7 +224,9 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
     elif not verified:
         s.state = SiteState.IMPORTING
     else:
-        s.state = SiteState.LIVE if s.go_live and s.go_live <= today else SiteState.VERIFIED
+        released = s.released == s.deliveries
+        due = bool(s.go_live and s.go_live <= today)
+        s.state = SiteState.LIVE if due and released else SiteState.VERIFIED
     s.overdue = bool(
         s.go_live and s.go_live <= today and s.state not in (SiteState.VERIFIED, SiteState.LIVE)
     )
@@ -216,6 +237,21 @@ def _judge(s: SiteStatus, today: dt.date) -> None:
             {"reason": reason.format(**params), "action": action, "_text": (reason, params)}
         )
 
+    due_now = bool(s.go_live and s.go_live <= today)
+    if s.urgent_holds:
+        block(
+            N_("{n} delivery/ies blocked shortly before their paper is destroyed"),
+            f"esak release check --site {s.key}; tell the scanning provider to hold them "
+            f"(esak release list --site {s.key} -o sperrliste.pdf)",
+            n=len(s.urgent_holds),
+        )
+    if s.state == SiteState.VERIFIED and s.released < s.deliveries and due_now:
+        block(
+            N_("{n} of {total} delivery/ies not released for the destruction of their paper"),
+            f"esak release check --site {s.key}",
+            n=s.deliveries - s.released,
+            total=s.deliveries,
+        )
     if s.state in (SiteState.VERIFIED, SiteState.LIVE):
         return
     if s.go_live is None:

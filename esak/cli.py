@@ -1210,6 +1210,73 @@ def release_list(app: App, site: str, output: Path) -> None:
     render.release_listed(rows, output)
 
 
+# --- backup and restore ------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--to", "to", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
+    help="Where the copy goes (a folder of its own, e.g. on the backup server's share).",
+)  # fmt: skip
+@site_option(required=False)
+@json_option
+@workspace_option
+@click.pass_context
+@handle_errors
+def backup(ctx: click.Context, to: Path | None, site: str | None, as_json: bool) -> None:
+    """A consistent, verified copy: the index (SQLite's online backup), the archive with its
+    transfer notes (only what changed since the last backup there) and a signed audit
+    checkpoint. Consistent while an ingest runs; recorded. The release waits for it.
+
+    Exit 0 when the copy verified; 10 when it did not.
+
+    Example: esak backup --to /mnt/sicherung/esak --site borken
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if to is None:
+        raise click.UsageError("say where the copy goes: esak backup --to DIR")
+    from esak.backup import backup as make
+
+    app: App = ctx.obj
+    _conclude(make(app.workspace, to, site=site), as_json, render.backup_made)
+
+
+@backup.command("verify")
+@click.argument("place", type=click.Path(path_type=Path, file_okay=False), metavar="DIR")
+@json_option
+@handle_errors
+def backup_verify(place: Path, as_json: bool) -> None:
+    """Check a backup on its own: every file's hash, the copied index, the audit checkpoint.
+
+    Exit 0 when intact; 10 on any difference.
+
+    Example: esak backup verify /mnt/sicherung/esak
+    """
+    from esak.backup import verify_backup
+
+    _conclude(verify_backup(place), as_json, render.backup_checked)
+
+
+@cli.command()
+@click.argument("place", type=click.Path(path_type=Path, file_okay=False), metavar="DIR")
+@click.option(
+    "--to", "to", type=click.Path(path_type=Path, file_okay=False), required=True,
+    metavar="WORKSPACE", help="The new workspace (a folder that does not exist, or is empty).",
+)  # fmt: skip
+@json_option
+@handle_errors
+def restore(place: Path, to: Path, as_json: bool) -> None:
+    """A workspace from a backup, after the backup verified; then `verify --level valid` and
+    `audit verify --checkpoint` pass on it.
+
+    Example: esak restore /mnt/sicherung/esak --to /srv/esak-wiederhergestellt
+    """
+    from esak.backup import restore_backup
+
+    _conclude(restore_backup(place, to), as_json, render.restored)
+
+
 # --- transfer notes ---------------------------------------------------------------------------
 
 

@@ -986,3 +986,57 @@ def release_listed(rows: list[dict[str, Any]], output: Any) -> None:
     released = sum(1 for r in rows if r["released"])
     err.print(_("{path}: {n} file(s) on the Freigabeliste, {m} on the Sperrliste").format(
         path=output, n=released, m=len(rows) - released), markup=False, soft_wrap=True)  # fmt: skip
+
+
+# --- backup ---------------------------------------------------------------------------------
+
+
+def _problems(problems: list[dict[str, Any]], con: Console) -> None:
+    for p in problems[:20]:
+        con.print("[bold red]" + escape(f"{p.get('path') or ''}: {p['detail']}") + "[/]",
+                  soft_wrap=True)  # fmt: skip
+    if len(problems) > 20:
+        con.print(escape(_("… and {n} more").format(n=len(problems) - 20)))
+
+
+def backup_made(result: Any, to_stderr: bool = False) -> None:
+    """``esak backup``: what was copied, and whether the copy verified."""
+    con = _console(to_stderr)
+    d = result.to_dict()
+    con.print(_("backup in {place}: {files} file(s) ({copied} copied, {unchanged} unchanged, "
+                "{removed} removed), audit log of {size} event(s)").format(
+        place=d["place"], files=d["files"], copied=d["files_copied"],
+        unchanged=d["files_unchanged"], removed=d["files_removed"], size=d["audit"]["size"]),
+        markup=False, soft_wrap=True)  # fmt: skip
+    if result.verified:
+        con.print("[green]" + escape(_("the copy verified: every hash, the index, the audit "
+                                       "checkpoint")) + "[/]")  # fmt: skip
+    else:
+        con.print("[bold red]" + escape(_("the copy did not verify")) + "[/]")
+        _problems(d["problems"] or (d["verification"] or {}).get("problems", []), con)
+        if d["remedy"]:
+            con.print(escape(_("what to do: {remedy}").format(remedy=d["remedy"])),
+                      soft_wrap=True)  # fmt: skip
+
+
+def backup_checked(check: Any, to_stderr: bool = False) -> None:
+    """``esak backup verify``: intact or the differences."""
+    con = _console(to_stderr)
+    d = check.to_dict()
+    if check.intact:
+        con.print("[green]" + escape(_("{place}: intact, {files} file(s) checked").format(
+            place=d["place"], files=d["files_checked"])) + "[/]", soft_wrap=True)  # fmt: skip
+        return
+    con.print("[bold red]" + escape(_("{place}: {n} difference(s)").format(
+        place=d["place"], n=len(d["problems"]))) + "[/]", soft_wrap=True)  # fmt: skip
+    _problems(d["problems"], con)
+
+
+def restored(result: Any, to_stderr: bool = False) -> None:
+    """``esak restore``: where the workspace is, and what to run next."""
+    con = _console(to_stderr)
+    d = result.to_dict()
+    con.print(_("restored {files} file(s) into {workspace}").format(
+        files=d["files"], workspace=d["workspace"]), markup=False, soft_wrap=True)  # fmt: skip
+    for message in d["messages"]:
+        con.print(message, markup=False, soft_wrap=True)

@@ -23,6 +23,9 @@ def test_the_demo_ends_complete_with_its_evidence(tmp_path, german):
     assert result.final is not None and result.final.status == "complete"
     assert len(result.resolutions) == len(result.final.resolved_cases) >= 5
     assert any("checked by" in line and "passed" in line for line in result.evidence)
+    # The release check, step by step: blocked at first, releasable after the backup.
+    assert "blocked by" in result.release[0] and "open_cases" in result.release[0]
+    assert result.release[-1].startswith("after the backup: releasable")
     page = result.html_report.read_text(encoding="utf-8")
     assert "Vollständig — kann abgenommen werden" in page  # German, as the Jobcenter reads it
     # The CLI reads the same workspace again: nothing to do, the same verdict.

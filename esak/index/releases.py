@@ -124,16 +124,6 @@ def latest_valid_verification(index: Index, site: str) -> dict[str, Any] | None:
     return None if row is None else {"id": row[0], "at": row[1]}
 
 
-def latest_backup(index: Index, site: str) -> dict[str, Any] | None:
-    """The newest verified backup that holds the site (one without a site holds every site)."""
-    row = index.db.execute(
-        "SELECT id, place, finished_at FROM backups WHERE verified = 1 "
-        "AND (site IS NULL OR site = ?) ORDER BY finished_at DESC, id DESC LIMIT 1",
-        [site],
-    ).fetchone()
-    return None if row is None else {"id": row[0], "place": row[1], "at": row[2]}
-
-
 def decision(index: Index, delivery_id: int) -> dict[str, Any] | None:
     """The delivery's latest decision, None while there is none."""
     row = index.db.execute(

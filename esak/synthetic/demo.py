@@ -3,15 +3,19 @@
 The demo checks esak against the generator's ground truth: it succeeds when esak finds
 exactly the problems that were planted (a missing household, a broken file, an orphan page,
 a manifest gap) and archives every content page of every delivered household. Then it
-resolves those Klärfälle as a migration team would, and the site is complete.
+resolves those Klärfälle as a migration team would, has a QA sample checked by a second
+person, writes the transfer notes, verifies at level valid and backs the workspace up: the
+release check shows the path from blocked to releasable, and the site is complete.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esak.backup import backup as make_backup
 from esak.errors import ExitCode
 from esak.index.db import Index
 from esak.index.deliveries import IngestReport
@@ -27,6 +31,7 @@ from esak.verify.fixity import Level
 from esak.verify.qa import draw as draw_sample
 from esak.verify.qa import record as record_results
 from esak.verify.qa import status as qa_status
+from esak.verify.release import release_check
 from esak.verify.site import SiteReport, verify_site
 from esak.verify.transfer import write_notes
 from esak.vocabulary import CaseKind
@@ -51,6 +56,8 @@ class DemoResult:
     final: SiteReport | None = None
     #: the QA sample, the transfer notes and the audit log, one line each
     evidence: list[str] = field(default_factory=list)
+    #: the release check at each step, one line each: from blocked to releasable
+    release: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +80,7 @@ class DemoResult:
             "verification": self.verification.to_dict(),
             "resolutions": self.resolutions,
             "evidence": self.evidence,
+            "release": self.release,
             "final_verification": self.final.to_dict() if self.final else None,
             "html_report": str(self.html_report),
         }
@@ -94,6 +102,9 @@ class DemoResult:
         if self.evidence:
             out.append("the evidence TR-RESISCAN asks for before the paper may go:")
             out += [f"  {line}" for line in self.evidence]
+        if self.release:
+            out.append("may the paper originals go? (esak release check, step by step):")
+            out += [f"  {line}" for line in self.release]
         example = self.archived[0] if self.archived else "<household>"
         out.append(f"verification report (HTML, after the Klärfälle): {self.html_report}")
         out.append(f"try: esak --workspace {self.folder / 'workspace'} show {example}")
@@ -115,7 +126,9 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
     with Index.open(workspace.index_path) as index:
         import_expected(index, SITE, sample / Path(truth.expected_csv).name, profile.is_household)
         expected = expected_households(index, SITE)
-    report = ingest_delivery(workspace, profile, delivery)
+    # The scanning provider scanned the paper three weeks ago: the eight weeks run from there.
+    scanned = dt.date.today() - dt.timedelta(days=21)
+    report = ingest_delivery(workspace, profile, delivery, scanned_on=scanned)
     with workspace.lock(), Index.open(workspace.index_path) as index:
         verification = verify_site(workspace, index, profile, Level.VALID)
     archived = report.households
@@ -157,7 +170,11 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
             and v.fixity.checked == v.documents > 0,
         ),
     ]
+    stages = [_release_stage(workspace, "after the ingest")]
     result.resolutions = _resolve_cases(workspace, truth)
+    stages.append(_release_stage(workspace, "after the Klärfälle"))
+    result.evidence, passed = _evidence(workspace)
+    stages.append(_release_stage(workspace, "after QA and the transfer notes"))
     with workspace.lock(), Index.open(workspace.index_path) as index:
         result.final = verify_site(workspace, index, profile, Level.VALID)
     result.checks.append(
@@ -169,12 +186,35 @@ def run_demo(output: Path, *, households: int = 6, seed: int = 1, dpi: int = 300
     result.html_report = write_report(
         output / f"report-{SITE}.html", site_report_html(result.final)
     )
-    result.evidence, passed = _evidence(workspace)
     result.checks.append(
         ("QA sample checked by a second person, a transfer note per document, the audit log "
          "intact", passed)
     )  # fmt: skip
+    stages.append(_release_stage(workspace, "after verify --level valid"))
+    copy = make_backup(workspace, output / "backup", site=SITE)
+    result.evidence.append(
+        f"backup in {copy.place}: {copy.files} file(s), "
+        + ("verified" if copy.verified else "NOT verified")
+    )
+    stages.append(_release_stage(workspace, "after the backup"))
+    result.release = [line for line, _codes in stages]
+    codes = [set(c) for _line, c in stages]
+    result.checks.append(
+        ("the release path: blocked, cases resolved, QA and notes, verified, backed up, "
+         "releasable", all(codes[:-1]) and not codes[-1] and "open_cases" in codes[0]
+         and "open_cases" not in codes[1] and "qa_not_drawn" not in codes[2]
+         and codes[3] == {"no_backup"})
+    )  # fmt: skip
     return result
+
+
+def _release_stage(workspace: Workspace, when: str) -> tuple[str, list[str]]:
+    """One look at the release check: the blockers of the demo's delivery, by code."""
+    (delivery,) = release_check(workspace, SITE).deliveries
+    codes = [b["code"] for b in delivery.blockers]
+    state = "releasable" if delivery.releasable else "blocked by " + ", ".join(codes)
+    return (f"{when}: {state} (scanned {delivery.scanned_at}, destruction from "
+            f"{delivery.destroy_on}, {delivery.days_left} days left)", codes)  # fmt: skip
 
 
 #: The synthetic second person who checks the QA sample (four eyes: not who ingested).

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esak.backup import latest_backup
 from esak.errors import ExitCode, IntegrityError, ProblemsError, UsageError
 from esak.files import sha256_file
 from esak.i18n import N_, _
@@ -188,8 +189,9 @@ def judge(
     verified = rows.latest_valid_verification(index, site)
     if verified is None or verified["at"] < last:
         result.block("not_verified", f"esak verify --site {site} --level valid")
-    backup = rows.latest_backup(index, site)
-    if backup is None or backup["at"] < last:
+    backup = latest_backup(index, site)
+    # Its start, not its end: a change committed while it ran may not be in the copy.
+    if backup is None or backup["started_at"] < last:
         result.block("no_backup", f"esak backup --to DIR --site {site}")
     kept = [d for d in documents if d["doc_type"] in profile.keep_original_types]
     if kept:

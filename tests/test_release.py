@@ -347,3 +347,21 @@ def test_check_as_csv_and_html(tmp_path):
     esak(ws, "release", "check", "--site", "borken", "--format", "csv", "-o", str(out))
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
     assert rows[1][6] == "no_backup"
+
+
+def test_a_decision_is_an_event_of_an_intact_audit_log(tmp_path):
+    from esak.index.audit import record_existing
+
+    workspace = Workspace(tmp_path / "ws").ensure()
+    with Index.open(workspace.index_path) as index:
+        populate(index, workspace.archive_dir, "borken", SMALL)
+        with index.transaction() as db:
+            record_existing(db)
+    ws = workspace.root
+    code, held = as_json(ws, "release", "hold", "--site", "borken", "--delivery", "1",
+                         "--by", "A. Admin", "--reason", "Prüfung")  # fmt: skip
+    assert code == ExitCode.OK, held
+    code, audit = as_json(ws, "audit", "verify")
+    assert code == ExitCode.OK and audit["intact"], audit
+    kinds = [r[0] for r in _sql(ws, "SELECT kind FROM audit_log ORDER BY seq")]
+    assert "delivery_held" in kinds

@@ -76,6 +76,8 @@ class InputFormat(StrEnum):
     TIFF = "tiff"
     #: The single-page images of one folder, one batch in natural file-name order.
     IMAGE_FOLDER = "image-folder"
+    #: One page image on its own: a letter of the incoming mail (``esak mail ingest``).
+    IMAGE = "image"
     UNKNOWN = "unknown"
 
 
@@ -94,3 +96,30 @@ class SiteState(StrEnum):
     IMPORTING = "importing"
     VERIFIED = "verified"
     LIVE = "live"
+
+
+#: The volume number of a household's incoming mail (``archive/<site>/<household>/post/``):
+#: never a volume of the paper file, which count from 1.
+POST_VOLUME = 0
+#: The document type of a letter of the incoming mail.
+MAIL_DOC_TYPE = "Posteingang"
+
+
+class MailRoute(StrEnum):
+    """How a letter of the incoming mail reached its household (CONTRACT §11)."""
+
+    BARCODE = "barcode"
+    TEXT = "text"
+    #: a person resolved its Klärfall with ``esak clarify assign``
+    ASSIGN = "assign"
+
+
+class MailReason(StrEnum):
+    """Why a letter was not routed by itself: the reason of its Klärfall (CONTRACT §11)."""
+
+    NO_CANDIDATE = "no_candidate"
+    AMBIGUOUS = "ambiguous"
+    LOW_CONFIDENCE = "low_confidence"
+    UNKNOWN_NUMBER = "unknown_number"
+    OTHER_SITE = "other_site"
+    NEAR_MATCH = "near_match"

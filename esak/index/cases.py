@@ -31,7 +31,7 @@ from esak.index.facts import (
     page_count_mismatches,
     quarantined_pages,
 )
-from esak.vocabulary import CaseKind, CaseStatus, FileOutcome, PageOutcome
+from esak.vocabulary import POST_VOLUME, CaseKind, CaseStatus, FileOutcome, PageOutcome
 
 #: What a person does about each kind of case: the command a list shows beside it.
 ACTIONS = {
@@ -59,6 +59,10 @@ ACTIONS = {
     CaseKind.QA_DEFECT: N_(
         "check the paper and scan the page again (or correct its file); then "
         "esak clarify close {id} --by NAME --reason TEXT"
+    ),
+    CaseKind.MAIL: N_(
+        "read the letter and file it: esak clarify assign {id} --household H --by NAME "
+        "--reason TEXT (or: esak clarify close {id} …)"
     ),
 }
 
@@ -130,8 +134,11 @@ def site_findings(index: Index, site: str) -> list[Finding]:
         )  # fmt: skip
     expected = expected_volumes(index, site)
     archived: dict[str, set[int]] = {}
+    # A household's incoming mail (volume 0) is not its paper file: it neither makes an
+    # expected household archived nor an unknown one unexpected.
     for household, volume in index.db.execute(
-        "SELECT DISTINCT household, volume FROM documents WHERE site = ?", [site]
+        "SELECT DISTINCT household, volume FROM documents WHERE site = ? AND volume != ?",
+        [site, POST_VOLUME],
     ):
         archived.setdefault(household, set()).add(volume)
     for household, volumes in expected.items():
@@ -377,12 +384,14 @@ def open_reported(
     key: str,
     detail: str,
     *,
-    by: str,
+    by: str | None,
     run_id: int | None,
     **about: Any,
 ) -> int:
-    """Open a case a person reported (a QA defect), with its ``opened`` event; returns its id.
-    ``about``: file, file_id, delivery_id, first_page, last_page, household, volume."""
+    """Open a case a person reported (a QA defect) or esak found that no finding of the
+    index brings back (a letter of the incoming mail, ``by`` None), with its ``opened``
+    event; returns its id. ``about``: file, file_id, delivery_id, first_page, last_page,
+    household, volume."""
     stamp = now()
     row = {"site": site, "kind": kind, "key": key, "status": CaseStatus.OPEN,
            "detail": detail, "opened_at": stamp, **about}  # fmt: skip
@@ -415,7 +424,8 @@ def discard_pages(db: sqlite_utils.Database, case: Case, back: bool = False) -> 
     old, new = (PageOutcome.QUARANTINED, PageOutcome.DISCARDED)
     if back:
         old, new = new, old
-    if case.kind == CaseKind.PAGES:
+    if case.kind in (CaseKind.PAGES, CaseKind.MAIL):
+        # A letter's case spans its pages; its blank pages and separators keep their outcome.
         assert case.file_id is not None and case.first_page and case.last_page
         cursor = db.execute(
             "UPDATE pages SET outcome = ? WHERE file_id = ? AND outcome = ? "

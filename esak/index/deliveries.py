@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from esak.errors import ExitCode
+from esak.errors import ExitCode, UsageError
 from esak.index.audit import DOCUMENT_ARCHIVED, DOCUMENT_FIELDS, append_audit, audit_fields, now
 from esak.index.db import Index
 from esak.index.facts import (
@@ -113,12 +113,22 @@ class DeliveryRecorder:
         #: the day the delivery's paper was scanned (ingest --scanned-on), ISO; None: not said
         self.scanned_on: str | None = None
 
-    def start(self, root: str, problems: Iterable[dict[str, str]]) -> int:
-        """The delivery's row (found or made), its problems recomputed as the folder is now."""
+    def start(self, root: str, problems: Iterable[dict[str, str]], kind: str = "migration") -> int:
+        """The delivery's row (found or made), its problems recomputed as the folder is now.
+
+        ``kind``: ``migration`` (``esak ingest``) or ``mail`` (``esak mail ingest``); a
+        delivery ingested as the one is refused as the other."""
         with self.index.transaction() as db:
             row = db.execute(
-                "SELECT id FROM deliveries WHERE site = ? AND path = ?", [self.site, root]
+                "SELECT id, kind FROM deliveries WHERE site = ? AND path = ?", [self.site, root]
             ).fetchone()
+            if row and row[1] != kind:
+                command = "esak mail ingest" if row[1] == "mail" else "esak ingest"
+                raise UsageError(
+                    f"{root} was ingested as a {row[1]} delivery of site {self.site} "
+                    f"(delivery {row[0]}), not as a {kind} delivery",
+                    f"ingest it again the way it was ingested: {command} --site {self.site} …",
+                )
             if row:
                 self.delivery_id = row[0]
                 # Ingested again after it was withdrawn: it is a delivery of the site again.
@@ -128,7 +138,7 @@ class DeliveryRecorder:
             else:
                 self.delivery_id = (
                     db["deliveries"]
-                    .insert({"site": self.site, "path": root, "first_seen": now()})
+                    .insert({"site": self.site, "path": root, "first_seen": now(), "kind": kind})
                     .last_pk
                 )
             if self.scanned_on is not None:
@@ -259,8 +269,16 @@ class DeliveryRecorder:
                 }
             )
 
-    def pages(self, db: sqlite_utils.Database, file_id: int, pages: list[dict[str, Any]]) -> None:
-        """Every page of the file with its outcome; set-aside pages also as ranges."""
+    def pages(
+        self,
+        db: sqlite_utils.Database,
+        file_id: int,
+        pages: list[dict[str, Any]],
+        set_aside_ranges: bool = True,
+    ) -> None:
+        """Every page of the file with its outcome; set-aside pages also as ranges (each a
+        Klärfall of kind ``pages``), unless ``set_aside_ranges`` is false: the pages of a
+        letter of the incoming mail belong to its own case (kind ``mail``)."""
         rows = []
         quarantined: list[tuple[int, str]] = []
         for page in pages:
@@ -272,7 +290,7 @@ class DeliveryRecorder:
                     "barcodes": json.dumps([list(b) for b in barcodes]) if barcodes else None,
                 }
             )
-            if page["outcome"] == PageOutcome.QUARANTINED:
+            if page["outcome"] == PageOutcome.QUARANTINED and set_aside_ranges:
                 quarantined.append((page["page_index"], page["reason"] or "set aside"))
         db["pages"].insert_all(rows)
         for first, last, reason in _ranges(quarantined):

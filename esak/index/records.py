@@ -12,7 +12,9 @@ from esak.index.transfer_notes import NoteRow, notes_of_household
 
 def household_documents(index: Index, household: str, archive_dir: Path) -> dict[str, Any]:
     """A household's documents, in file order (CONTRACT §6: path, volume, type, pages, sha256,
-    and ``transfer_note``: its path, sha256 and status, or None while it has none).
+    and ``transfer_note``: its path, sha256 and status, or None while it has none), its
+    incoming mail after them (volume 0, type ``Posteingang``, with ``received_at``: the date
+    on the letter's receipt stamp; None for a document of the paper file).
 
     ``source`` names the delivery file and its pages, counted from 1 (CONTRACT §6: fields
     named ``first_page``/``last_page`` count as printed on a sheet). Raises
@@ -24,9 +26,9 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         "SELECT d.site, d.volume, d.seq, d.doc_type, d.path, d.pages, d.sha256, d.size, d.pdfa, "
         "d.created_at, f.relpath, "
         "(SELECT MIN(page_index) FROM pages p WHERE p.document_id = d.id), "
-        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id), d.id "
+        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id), d.id, d.received_at "
         "FROM documents d JOIN input_files f ON f.id = d.file_id "
-        "WHERE d.household = ? ORDER BY d.site, d.volume, d.seq",
+        "WHERE d.household = ? ORDER BY d.site, d.volume = 0, d.volume, d.seq",
         [household],
     ).fetchall()
     if not rows:
@@ -64,6 +66,7 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
             "archived_at": r[9],
             "source": {"file": r[10], "first_page": _from_1(r[11]), "last_page": _from_1(r[12])},
             "transfer_note": _note(notes.get(r[13]), archive_dir),
+            "received_at": r[14],
         }
         for r in rows
     ]

@@ -3,7 +3,9 @@
 - ``assign``: pages set aside become a document of the named household — OCR'd into PDF/A
   from the delivery as ingest does it (:mod:`esak.migrate.keep`'s build and commit, with its
   journal, so a kill -9 leaves nothing half-done) — and the case is resolved in the same
-  transaction;
+  transaction; a letter of the incoming mail (a ``mail`` case) is filed as ``mail ingest``
+  files one: a ``Posteingang`` document in the household's ``post/<yyyy>/`` with its receipt
+  date, its letter row and audit event naming the person, and its transfer note;
 - ``close``: anything else; pages or a file set aside become ``discarded`` (still counted in
   the page accounting), a missing household is waived, an unexpected one accepted, a manifest
   gap or a page-count difference acknowledged;
@@ -21,6 +23,7 @@ from typing import Any
 from esak.errors import ProblemsError, UsageError
 from esak.index import cases as case_rows
 from esak.index import keeps
+from esak.index import mail as mail_rows
 from esak.index.audit import recorded_run
 from esak.index.cases import Case, get_case
 from esak.index.db import Index
@@ -32,11 +35,14 @@ from esak.migrate.keep import (
     refresh_file_notes,
 )
 from esak.profiles import load_profile
-from esak.vocabulary import CaseKind, CaseStatus, PageOutcome
+from esak.verify.transfer import write_document_notes
+from esak.vocabulary import MAIL_DOC_TYPE, POST_VOLUME, CaseKind, CaseStatus, PageOutcome
 from esak.workspace import Workspace
 
 #: The reason on a page that came into a household's file by a resolved Klärfall.
 ASSIGNED_REASON = "assigned after clarification"
+#: The pages within a letter's span that are none of its content.
+_NOT_OF_A_LETTER = (PageOutcome.BLANK, PageOutcome.SEPARATOR, PageOutcome.COVER)
 
 
 @dataclass
@@ -115,17 +121,18 @@ def assign_case(
     by: str,
     reason: str,
 ) -> ClarifyResult:
-    """The pages of a ``pages`` case become one new document of ``household``."""
+    """The pages of a ``pages`` case become one new document of ``household``; the letter of
+    a ``mail`` case becomes a letter of its incoming mail."""
     by, reason = _who(by, reason)
     if volume < 1:
         raise UsageError(f"volume {volume} is not a volume", "volumes count from 1: --volume 1")
     with _writing(workspace) as index, workspace.lock():
         notes = recover_keep(workspace, index)
         case = _open_case(index, case_id)
-        if case.kind != CaseKind.PAGES:
+        if case.kind not in (CaseKind.PAGES, CaseKind.MAIL):
             raise UsageError(
                 f"case {case_id} is about {case.kind.replace('_', ' ')}: only pages set aside "
-                "can be assigned to a household",
+                "and letters can be assigned to a household",
                 f"close it instead: esak clarify close {case_id} --by NAME --reason TEXT",
             )
         profile = load_profile(case.site)
@@ -135,7 +142,16 @@ def assign_case(
                 f"give the number as printed on the file (pattern {profile.household_pattern})",
             )
         assert case.file_id is not None and case.first_page and case.last_page
-        pages = list(range(case.first_page - 1, case.last_page))
+        letter = None
+        if case.kind == CaseKind.MAIL:
+            letter = _letter_to_file(index, case, household)
+            span = range(case.first_page - 1, case.last_page)
+            # Its blank back sides stay left out, as mail ingest left them out.
+            pages = [p for p in span if keeps.page_state(index, case.file_id, p).outcome
+                     not in _NOT_OF_A_LETTER]  # fmt: skip
+            volume, doc_type = POST_VOLUME, doc_type or MAIL_DOC_TYPE
+        else:
+            pages = list(range(case.first_page - 1, case.last_page))
         states = [keeps.page_state(index, case.file_id, p).outcome for p in pages]
         if any(state != PageOutcome.QUARANTINED for state in states):
             raise ProblemsError(
@@ -147,13 +163,20 @@ def assign_case(
         with recorded_run(index, "clarify assign", case.site, options) as record:
             source = keeps.input_file(index, case.file_id)
             target = Target(household, volume, None, None, pages, kept=list(pages),
-                             doc_type=doc_type)  # fmt: skip
+                             doc_type=doc_type,
+                             received_at=letter.received_at if letter else None)  # fmt: skip
 
             def resolve(db: Any, targets: list[Target]) -> None:
+                document_id = targets[0].document_id
                 case_rows.resolve(
                     db, case, "assign", by, reason, record.id, household=household,
-                    volume=volume, doc_type=doc_type, document_id=targets[0].document_id,
+                    volume=volume if letter is None else None, doc_type=doc_type,
+                    document_id=document_id,
                 )  # fmt: skip
+                if letter is not None:
+                    assert document_id is not None
+                    mail_rows.assign_letter(db, letter, household, document_id, by=by,
+                                            reason=reason, run_id=record.id)  # fmt: skip
 
             work = workspace.tmp_dir / f"keep-{record.id}"
             try:
@@ -164,9 +187,33 @@ def assign_case(
                     from_outcome=PageOutcome.QUARANTINED, within=resolve,
                 )  # fmt: skip
                 refresh_file_notes(workspace, index, case.site, record.id, source.id)
+                if letter is not None and target.document_id is not None:
+                    # A letter gets its note when it is filed, as mail ingest files one.
+                    write_document_notes(workspace, index, case.site, [target.document_id],
+                                         by=by, run_id=record.id)  # fmt: skip
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             return ClarifyResult(get_case(index, case_id).to_dict(), record.id, target.path, notes)
+
+
+def _letter_to_file(index: Index, case: Case, household: str) -> mail_rows.LetterRow:
+    """The letter of a ``mail`` case, to be filed in ``household``: a household the site
+    knows (a letter in a file nobody reads would be lost with its deadline)."""
+    letter = mail_rows.letter_of_case(index, case.id)
+    if letter is None or letter.received_at is None:
+        raise ProblemsError(
+            f"case {case.id} names no letter of the incoming mail in the index",
+            "esak clarify list --status all shows the case; close it if it is stale",
+        )
+    known, _ = mail_rows.site_households(index, case.site)
+    if household not in known:
+        raise UsageError(
+            f"{household} is neither on the expected list of site {case.site} nor archived "
+            "there: a letter is filed only in a household the site knows",
+            "check the number on the letter; a new household goes on the expected list first "
+            f"(esak expected import --site {case.site} FILE.csv)",
+        )
+    return letter
 
 
 def close_case(workspace: Workspace, case_id: int, *, by: str, reason: str) -> ClarifyResult:

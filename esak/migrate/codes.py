@@ -3,7 +3,8 @@ writes them and reads them back, so the printed sheet and the parser cannot drif
 
 Barcode texts (CONTRACT §4): ``PATCHT`` (a plain document break), ``DOC;<type>`` (a break
 announcing a document type), ``ESAK1;<site>;<household>;<volume>;<pages>`` (a cover sheet),
-or a bare household number of the site's pattern (a cover sheet of another system). The
+or a bare household number of the site's pattern (a cover sheet of another system); on
+incoming mail also ``ESAKP;<site>;<household>;<letter id>`` (a reply slip, CONTRACT §11). The
 printed cover sheet carries ``AKTENDECKBLATT`` and ``BG-Nummer: <household>``, which ingest
 reads by OCR where the barcode is damaged. Used by classification, text-cover detection,
 ``esak coversheets`` and the synthetic deliveries.
@@ -19,6 +20,9 @@ from esak.vocabulary import PageKind
 
 #: The first field of a structured cover code: the version of the form.
 COVER_CODE_PREFIX = "ESAK1"
+#: The first field of a reply-slip code, printed on forms the Jobcenter sends out so that the
+#: form that comes back is filed by its code: ``ESAKP;<site>;<household>;<letter id>``.
+REPLY_CODE_PREFIX = "ESAKP"
 
 
 class SiteRules(Protocol):
@@ -146,6 +150,77 @@ def _whole_number(text: str, limit: int) -> int | None:
         return None
     number = int(digits)
     return number if number <= limit else None
+
+
+# --- incoming mail ------------------------------------------------------------------------
+
+_LETTER_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,39}")
+
+
+@dataclass(frozen=True)
+class MailCode:
+    """What a barcode on a letter of the incoming mail says about its household.
+
+    ``kind``: ``cover`` (an ``ESAK1`` cover sheet), ``reply`` (an ``ESAKP`` reply slip) or
+    ``number`` (a bare household number). ``household`` is None, and ``problem`` says why,
+    when the code means to name one but cannot be used: another site's code (``site`` names
+    it), a number outside the site's pattern, a malformed text."""
+
+    kind: str
+    text: str
+    household: str | None
+    site: str | None = None
+    letter_id: str | None = None
+    problem: str | None = None
+
+
+def reply_code(site: str, household: str, letter_id: str) -> str:
+    """The barcode text of a reply slip: ``ESAKP;<site>;<household>;<letter id>``."""
+    return f"{REPLY_CODE_PREFIX};{site};{household};{letter_id}"
+
+
+def parse_mail_code(text: str, rules: SiteRules) -> MailCode | None:
+    """A barcode's text as evidence for routing a letter, validated like a cover sheet's;
+    None when it says nothing about a household (a separator, another system's label)."""
+    value = text.strip()
+    upper = value.upper()
+    if upper.startswith(REPLY_CODE_PREFIX + ";") or upper == REPLY_CODE_PREFIX:
+        fields = value.split(";")
+        if len(fields) != 4 or fields[0] != REPLY_CODE_PREFIX:
+            return MailCode(
+                "reply", value, None, problem="expected ESAKP;<site>;<household>;<letter id>"
+            )
+        _, site, household, letter_id = fields
+        if not _LETTER_ID.fullmatch(letter_id):
+            why = "the letter id must be 1-40 letters, digits, '.', '_' or '-'"
+            return MailCode("reply", value, None, site, problem=why)
+        return _checked("reply", value, site, household, rules, letter_id)
+    if upper.startswith("ESAK"):
+        payload = _parse_structured(value, rules)
+        if isinstance(payload, CoverInfo):
+            return MailCode("cover", value, payload.household, rules.key)
+        fields = value.split(";")
+        site = fields[1] if len(fields) > 1 and fields[0] == COVER_CODE_PREFIX else None
+        assert isinstance(payload, PayloadProblem)
+        return MailCode("cover", value, None, site, problem=payload.reason)
+    if rules.is_household(value):
+        return MailCode("number", value, value, rules.key)
+    if _LOOKS_LIKE_HOUSEHOLD.search(value) and len(value) <= 40:
+        why = "not a household number of this site's pattern"
+        return MailCode("number", value, None, problem=why)
+    return None
+
+
+def _checked(
+    kind: str, value: str, site: str, household: str, rules: SiteRules, letter_id: str
+) -> MailCode:
+    if rules.key != "default" and site != rules.key:
+        why = f"a code of site {site!r}, not of {rules.key!r}"
+        return MailCode(kind, value, None, site, letter_id, problem=why)
+    if not rules.is_household(household):
+        why = f"{household!r} is not a household number of this site's pattern"
+        return MailCode(kind, value, None, site, letter_id, problem=why)
+    return MailCode(kind, value, household, site, letter_id)
 
 
 #: The title printed on every cover sheet, and how OCR may render it.

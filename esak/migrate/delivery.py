@@ -97,6 +97,8 @@ class DeliveryScan:
     has_manifest: bool
     #: relpath -> when and on what it was scanned, from the manifest's optional ``scanned_at``
     #: (YYYY-MM-DD) and ``scanner`` columns; an image folder: its earliest page file's date.
+    #: A mail delivery's manifest also has ``received_at``: the date on a letter's receipt
+    #: stamp (CONTRACT §11).
     manifest_capture: dict[str, Capture] = field(default_factory=dict)
 
 
@@ -104,6 +106,7 @@ class DeliveryScan:
 class Capture:
     scanned_at: str | None = None
     scanner: str | None = None
+    received_at: str | None = None
 
 
 def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliveryScan:
@@ -163,9 +166,36 @@ def scan_delivery(root: Path, is_household: Callable[[str], bool]) -> DeliverySc
     )
 
 
-def find_item(root: Path, relpath: str, is_household: Callable[[str], bool]) -> InputItem | None:
+def letter_items(scan: DeliveryScan) -> DeliveryScan:
+    """The delivery as the incoming mail reads it: each page image of a folder is a letter,
+    an input of its own, not a page of the folder's batch (a mail delivery holds one file
+    per letter, CONTRACT §11). A folder set aside whole stays so."""
+    items: list[InputItem] = []
+    for item in scan.items:
+        if item.format != InputFormat.IMAGE_FOLDER or item.problem:
+            items.append(item)
+            continue
+        for name in item.files:
+            shown = display_name(name)
+            relpath = shown if item.relpath == "." else f"{item.relpath}/{shown}"
+            items.append(_page_image_item(item.path / name, relpath))
+    items.sort(key=lambda item: (_path_key(item.relpath), item.relpath))
+    return DeliveryScan(scan.root, items, scan.problems, scan.manifest_pages, scan.has_manifest,
+                        scan.manifest_capture)  # fmt: skip
+
+
+def _page_image_item(path: Path, relpath: str) -> InputItem:
+    sha, size, problem = _read(str(path))
+    fmt = InputFormat.TIFF if path.suffix.lower() in _TIFF_SUFFIXES else InputFormat.IMAGE
+    return InputItem(relpath, path, fmt, None, None, sha, size, problem)
+
+
+def find_item(
+    root: Path, relpath: str, is_household: Callable[[str], bool], single_images: bool = False
+) -> InputItem | None:
     """One input of a delivery as :func:`scan_delivery` lists it (same format, page files and
-    sha256), or None when it is no longer there.
+    sha256), or None when it is no longer there; with ``single_images``, a page image on its
+    own too, as :func:`letter_items` lists it.
 
     Reads only that input, so that looking at a few pages of a delivery costs their file,
     not a hash of the whole delivery. A name shown with ``\\xNN`` escapes (not UTF-8) cannot
@@ -189,7 +219,12 @@ def find_item(root: Path, relpath: str, is_household: Callable[[str], bool]) -> 
         walker._walk(str(path), relpath)
     elif path.is_file():
         walker._classify(str(path), relpath, [])
-    return next((i for i in walker.items if i.relpath == relpath and not i.problem), None)
+    found = next((i for i in walker.items if i.relpath == relpath and not i.problem), None)
+    image = path.suffix.lower() in _TIFF_SUFFIXES | _PAGE_IMAGE_SUFFIXES
+    if found is None and single_images and image and path.is_file():
+        found = _page_image_item(path, relpath)
+        return None if found.problem else found
+    return found
 
 
 def _path_key(relpath: str) -> list[list[object]]:
@@ -567,8 +602,10 @@ def _reconcile(
         if given:
             dates = sorted(c.scanned_at for c in given if c.scanned_at)
             scanners = {c.scanner for c in given if c.scanner}
+            received = sorted(c.received_at for c in given if c.received_at)
             capture[rel] = Capture(dates[0] if dates else None,
-                                   scanners.pop() if len(scanners) == 1 else None)  # fmt: skip
+                                   scanners.pop() if len(scanners) == 1 else None,
+                                   received[0] if received else None)  # fmt: skip
 
     findings.sort(key=lambda p: (_path_key(p.file), p.file, p.problem))
     return row_problems + findings, manifest_pages, capture
@@ -704,7 +741,16 @@ def _parse_row(
             problem(f"scanned_at {scanned_at!r} is not a date (YYYY-MM-DD)")
         scanned_at = day
     scanner = " ".join(_cell(cells, columns, "scanner").split())[:200] or None
-    return _Row(line, rel, sha, pages, Capture(scanned_at, scanner))
+    received_at = _cell(cells, columns, "received_at") or None
+    if received_at is not None:
+        day = parse_day(received_at)
+        if day is None:
+            problem(f"received_at {received_at!r} is not a date (YYYY-MM-DD)")
+        elif day > date.today().isoformat():
+            problem(f"received_at {received_at!r} lies in the future")
+            day = None
+        received_at = day
+    return _Row(line, rel, sha, pages, Capture(scanned_at, scanner, received_at))
 
 
 def parse_day(text: str) -> str | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esak.archive import document_path, write_durably
+from esak.archive import document_path, post_path, sync_removals, write_durably
 from esak.errors import (
     DependencyError,
     DiskFullError,
@@ -44,6 +44,7 @@ from esak.index.audit import recorded_run
 from esak.index.db import Index
 from esak.index.keeps import InputFileRow
 from esak.index.records import document_sha256
+from esak.index.texts import set_document_text
 from esak.migrate.delivery import find_item
 from esak.migrate.executor import Pool
 from esak.migrate.ingest import PAGE_TIMEOUT_S
@@ -111,6 +112,9 @@ class Target:
     path: str | None = None
     #: the document type of a new document (a separator's DOC;<type>, or clarify --type)
     doc_type: str | None = None
+    #: a letter of the incoming mail (its receipt date, ISO): a new document goes to the
+    #: household's ``post/<yyyy>/`` (volume 0) with this ``received_at``
+    received_at: str | None = None
 
 
 def keep_pages(
@@ -254,7 +258,9 @@ def build_documents(
     workspace: Workspace, profile: Profile, source: InputFileRow, targets: list[Target], work: Path
 ) -> None:
     """Each document OCR'd again from the delivery, in a worker process as ingest does it."""
-    item = find_item(Path(source.delivery_path), source.relpath, profile.is_household)
+    item = find_item(
+        Path(source.delivery_path), source.relpath, profile.is_household, single_images=True
+    )
     where = f"{source.delivery_path}/{source.relpath}"
     if item is None:
         raise InputError(
@@ -278,7 +284,11 @@ def build_documents(
                 pages=tuple(target.pages),
                 languages=tuple(profile.ocr_languages),
                 tmp_dir=str(work),
-                title=f"{target.household} Band {target.volume}",
+                title=(
+                    f"{target.household} Posteingang {target.received_at}"
+                    if target.received_at
+                    else f"{target.household} Band {target.volume}"
+                ),
                 timeout=PAGE_TIMEOUT_S,
             )
             try:
@@ -326,7 +336,15 @@ def commit_documents(
     """One transaction; the archive files are swapped just before it commits.
 
     The pages ``kept`` of each target go from ``from_outcome`` to archived with ``reason``;
-    ``within`` adds the caller's own changes to the same transaction (a Klärfall resolved)."""
+    ``within`` adds the caller's own changes to the same transaction (a Klärfall resolved).
+
+    On disk before the journal is written: the new files' bytes and the old files' second
+    names in ``work``; before the commit: the swapped names (:func:`esak.archive.sync_folders`)."""
+    from contextlib import suppress
+
+    from esak.archive import sync_folders
+    from esak.atomic import fsync_dirs, fsync_file
+
     archive = workspace.archive_dir
     swaps: list[tuple[Target, Path, Path, Path | None]] = []
     swapped: list[tuple[Path, Path | None]] = []
@@ -341,13 +359,17 @@ def commit_documents(
                 if target.document_id is None:
                     seq = keeps.next_seq(db, site, target.household, target.volume)
                     # Only validated household numbers and integers make up the path.
-                    rel = document_path(site, target.household, target.volume, seq)
+                    if target.received_at:
+                        year = int(target.received_at[:4])
+                        rel = post_path(site, target.household, year, seq)
+                    else:
+                        rel = document_path(site, target.household, target.volume, seq)
                     target.path = rel
                     target.document_id = keeps.add_document(
                         db,
                         {"site": site, "household": target.household, "volume": target.volume,
                          "seq": seq, "doc_type": target.doc_type, "path": rel,
-                         "file_id": source.id, **new},
+                         "file_id": source.id, "received_at": target.received_at, **new},
                     )  # fmt: skip
                     backup = None
                 else:
@@ -363,17 +385,24 @@ def commit_documents(
                     household=target.household, volume=target.volume, from_outcome=from_outcome,
                     rotations=result.rotations,
                 )  # fmt: skip
+                set_document_text(db, target.document_id, site, target.household,
+                                  result.page_texts)  # fmt: skip
                 swaps.append((target, Path(result.output), archive / target.path, backup))
             if within is not None:
                 within(db, targets)
+            for _, new, _, _ in swaps:
+                if workspace.access.shared:
+                    workspace.access.apply(new)
+                fsync_file(new)
+            # The backups' names (work/ is new in tmp/, made by build_documents).
+            fsync_dirs([work, work.parent])
             _write_journal(workspace, run_id, swaps)
             fault("keep-journal")
             for _, new, final, backup in swaps:
                 workspace.access.make_dirs(final.parent)
-                if workspace.access.shared:
-                    workspace.access.apply(new)
                 os.replace(new, final)
                 swapped.append((final, backup))
+            sync_folders(final for _, _, final, _ in swaps)
             fault("keep-swapped")
     except BaseException:
         # Rolled back: the old files go back, a new document's file leaves the archive.
@@ -382,6 +411,8 @@ def commit_documents(
                 os.replace(backup, final)
             else:
                 final.unlink(missing_ok=True)
+        with suppress(OSError):  # the undo on disk before the journal goes
+            sync_folders(final for final, _ in swapped)
         raise
     finally:
         # Committed, or rolled back and undone: either way the archive agrees with the index.
@@ -434,6 +465,7 @@ def recover_keep(workspace: Workspace, index: Index) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             entries = []  # torn while written: nothing had been swapped yet
         restored = 0
+        touched: list[Path] = []
         for entry in entries:
             rel = entry["path"]
             recorded = document_sha256(index, rel)
@@ -445,11 +477,15 @@ def recover_keep(workspace: Workspace, index: Index) -> list[str]:
                 if recorded is None and target.is_file():
                     target.unlink()
                     restored += 1
+                    touched.append(target)
             elif backup.is_file() and (
                 not target.is_file() or sha256_file(target) != entry["old_sha256"]
             ):
                 os.replace(backup, target)
                 restored += 1
+                touched.append(target)
+        # What was put back is on disk before the journal that says how goes.
+        sync_removals(touched)
         path.unlink(missing_ok=True)
         if restored:
             notes.append(

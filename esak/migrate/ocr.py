@@ -63,6 +63,8 @@ class Recognition:
     confidence: float
     words: int
     vertical: float
+    #: Tesseract's TSV of the page: every word with its confidence and box
+    tsv: str = ""
 
 
 @dataclass
@@ -70,6 +72,68 @@ class PageOcr:
     text: str
     rotate: int  # clockwise degrees the image was turned to read it
     checked_orientation: bool
+    #: the TSV of the recognition kept (of the upright image)
+    tsv: str = ""
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """One word as Tesseract read it, with where it stands (small and picklable).
+
+    ``page`` counts the document's pages from 0; ``line`` numbers the page's lines in reading
+    order; the box is relative to the upright page (0..1, from its top left corner);
+    ``conf`` is Tesseract's word confidence (0-100), -1 where it is not known (the text of
+    the OCRmyPDF path)."""
+
+    text: str
+    conf: float
+    page: int
+    line: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+def words_from_tsv(tsv: str, page: int) -> list[OcrWord]:
+    """The words of one page's TSV (level 5 rows), with boxes relative to the page."""
+    width = height = 0
+    lines: dict[tuple[str, str, str], int] = {}
+    words: list[OcrWord] = []
+    for row in tsv.splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) != 12:
+            continue
+        try:
+            left, top, w, h = (int(c) for c in cells[6:10])
+            conf = float(cells[10])
+        except ValueError:
+            continue
+        if cells[0] == "1":
+            width, height = w, h
+            continue
+        text = cells[11].strip()
+        if cells[0] != "5" or not text or width <= 0 or height <= 0:
+            continue
+        line = lines.setdefault((cells[2], cells[3], cells[4]), len(lines))
+        words.append(
+            OcrWord(text, max(conf, -1.0), page, line, left / width, top / height,
+                    (left + w) / width, (top + h) / height)
+        )  # fmt: skip
+    return words
+
+
+def words_from_text(text: str, page: int) -> list[OcrWord]:
+    """Words of a page's plain text, without confidence or box (lines spread down the page)."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    words: list[OcrWord] = []
+    for number, row in enumerate(rows):
+        top = number / max(len(rows), 1)
+        bottom = (number + 1) / max(len(rows), 1)
+        for pos, word in enumerate(row):
+            left = pos / max(len(row), 1)
+            words.append(OcrWord(word, -1.0, page, number, left, top, left, bottom))
+    return words
 
 
 @dataclass(frozen=True)
@@ -223,10 +287,11 @@ def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: floa
     if not pdf.exists():
         raise OcrError("Tesseract wrote no text layer")
     text = txt.read_text(encoding="utf-8", errors="replace")
-    confidence, words, vertical = _words(tsv.read_text(encoding="utf-8", errors="replace"))
+    table = tsv.read_text(encoding="utf-8", errors="replace")
+    confidence, words, vertical = _words(table)
     txt.unlink(missing_ok=True)
     tsv.unlink(missing_ok=True)
-    return Recognition(pdf, text, confidence, words, vertical)
+    return Recognition(pdf, text, confidence, words, vertical, table)
 
 
 def orientation(image: Path, dpi: float, timeout: float) -> int:
@@ -248,6 +313,18 @@ def orientation(image: Path, dpi: float, timeout: float) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def read_line(image: Path, languages: str, dpi: float, allowed: str, timeout: float) -> str:
+    """One line of an image read again on its own (``--psm 7``), only the characters
+    ``allowed`` (Tesseract's whitelist): a second reading to check a first one by; "" when
+    Tesseract reads nothing."""
+    done = _run(
+        ["tesseract", str(image), "stdout", "-l", languages, "--psm", "7",
+         "--dpi", str(round(dpi)), "-c", f"tessedit_char_whitelist={allowed}"],
+        timeout,
+    )  # fmt: skip
+    return done.stdout.decode("utf-8", "replace").strip()
 
 
 def _suspect(rec: Recognition) -> bool:
@@ -344,7 +421,7 @@ def ocr_scanned_pages(
             keep.append(pikepdf.open(io.BytesIO(rec.pdf.read_bytes())))
             rec.pdf.unlink(missing_ok=True)
             _graft(pdf, page, keep[-1], scan, rotate)
-            results.append(PageOcr(rec.text, rotate, checked))
+            results.append(PageOcr(rec.text, rotate, checked, rec.tsv))
         finally:
             image.unlink(missing_ok=True)
     return results

@@ -9,6 +9,8 @@ right answer is known, without real case files, which may not leave the job cent
   of made-up people;
 - ``delivery``: a whole scan delivery (batches, manifest, expected list) with its truth;
 - ``backsides``: hard back sides, written and blank, for the blank-page test;
+- ``mail``: incoming mail, letters with the household they belong to, as scans and as a
+  model of OCR reads them (the router's corpus);
 - ``index``: index rows of a district-sized site for benchmarks;
 - ``demo``: ``esak demo``, the whole pipeline on a generated delivery against its truth.
 """

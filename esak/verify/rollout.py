@@ -27,7 +27,7 @@ from esak.index.cases import open_case_counts
 from esak.index.db import Index
 from esak.profiles import Profile
 from esak.verify.fixity import Level
-from esak.vocabulary import SiteState
+from esak.vocabulary import POST_VOLUME, SiteState
 
 STATES = tuple(SiteState)
 
@@ -153,7 +153,9 @@ def rollout_status(
         for p in profiles
     }
     expected = _by_site(db.execute("SELECT site, household FROM expected"))
-    archived = _by_site(db.execute("SELECT DISTINCT site, household FROM documents"))
+    # A household's incoming mail (volume 0) does not make its paper file archived.
+    sql = "SELECT DISTINCT site, household FROM documents WHERE volume != ?"
+    archived = _by_site(db.execute(sql, [POST_VOLUME]))
     for site, documents, pages in db.execute(
         "SELECT site, COUNT(*), SUM(pages) FROM documents GROUP BY site"
     ):

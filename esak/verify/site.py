@@ -44,7 +44,7 @@ from esak.index.facts import (
 )
 from esak.profiles import Profile
 from esak.verify.fixity import Fixity, Level, check_fixity
-from esak.vocabulary import ACCOUNTED, FileOutcome
+from esak.vocabulary import ACCOUNTED, POST_VOLUME, FileOutcome
 from esak.workspace import Workspace
 
 OUTCOMES = ACCOUNTED
@@ -191,8 +191,10 @@ def build_report(index: Index, workspace: Workspace, profile: Profile, level: Le
         "GROUP BY household, volume",
         [site],
     ):
-        volumes_by_household.setdefault(household, set()).add(volume)
         documents += count
+        # A household's incoming mail (post/, volume 0) is not its paper file.
+        if volume != POST_VOLUME:
+            volumes_by_household.setdefault(household, set()).add(volume)
     # CONTRACT §6: "archived" counts expected households; the others are "unexpected".
     archived = sorted(set(volumes_by_household) & set(expected))
     missing = sorted(set(expected) - set(volumes_by_household))

@@ -51,6 +51,7 @@ from esak.index.transfer_notes import (
     site_documents,
 )
 from esak.profiles import Profile, load_profile
+from esak.vocabulary import POST_VOLUME
 from esak.workspace import Workspace
 
 NAMESPACE = "urn:esak:transfervermerk:1"
@@ -218,6 +219,34 @@ def refresh_notes(
     documents = [d for d in documents if note_of(index, d["id"]) is not None]
     if documents:
         _write_all(workspace, index, profile, documents, result, by=None, run_id=run_id)
+    return result
+
+
+def write_document_notes(
+    workspace: Workspace,
+    index: Index,
+    site: str,
+    document_ids: list[int],
+    *,
+    by: str,
+    run_id: int,
+) -> TransferResult:
+    """Write the notes of these documents of ``site`` (letters of the incoming mail, which
+    get theirs when they are archived), naming ``by``: part of the caller's run. A document
+    whose PDF is missing or changed is skipped (``skipped``)."""
+    profile = load_profile(site)
+    result = TransferResult(profile.key, None, by, "")
+    if not document_ids:
+        return result
+    marks = ", ".join("?" * len(document_ids))
+    documents = list(
+        index.db.query(
+            f"SELECT * FROM documents WHERE site = ? AND id IN ({marks}) ORDER BY id",
+            [profile.key, *document_ids],
+        )
+    )
+    if documents:
+        _write_all(workspace, index, profile, documents, result, by=by, run_id=run_id)
     return result
 
 
@@ -398,7 +427,8 @@ def build_note(
         "PositionDesDokuments",
         standort=doc["site"],
         bedarfsgemeinschaft=doc["household"],
-        band=doc["volume"],
+        # A letter of the incoming mail lies in the household's post/, in no volume.
+        band=doc["volume"] if doc["volume"] != POST_VOLUME else None,
         nummer=doc["seq"],
         dokumentart=doc.get("doc_type"),
     )
@@ -516,6 +546,9 @@ def build_note(
     besonderheiten.set("anzahl", str(count))
 
     schritte = _el(root, "Prozessschritte")
+    if doc.get("received_at"):
+        # Incoming mail: the date on the letter's receipt stamp (Posteingang).
+        _el(schritte, "Prozessschritt", art="eingang", zeitpunkt=doc["received_at"])
     scanned = source.get("scanned_at") or delivery.get("scanned_on") or "unbekannt"
     _el(schritte, "Prozessschritt", art="scan", zeitpunkt=scanned)
     _el(

@@ -582,6 +582,110 @@ def _m011_release(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m012_mail(db: sqlite_utils.Database) -> None:
+    """Daily incoming mail (``esak mail``): a delivery is a migration delivery or a day's mail
+    (``deliveries.kind``); a mail document carries the date on its receipt stamp
+    (``documents.received_at``); every letter of a mail delivery is a row of ``mail_letters``:
+    where it lies in its input file (pages from 1), when it was received, how it was routed
+    (barcode, text, or a person by ``clarify assign``) with the evidence, or why not (its
+    Klärfall).
+
+    ``document_id`` has no foreign key: a withdrawn document leaves ``documents``, and the
+    letter's row stays on record (as a transfer note's does)."""
+    _execute_all(
+        db,
+        """
+        ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'migration';
+        ALTER TABLE documents ADD COLUMN received_at TEXT;
+        CREATE TABLE mail_letters (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            file_id INTEGER NOT NULL REFERENCES input_files(id),
+            first_page INTEGER NOT NULL,
+            last_page INTEGER NOT NULL,
+            received_at TEXT,
+            household TEXT,
+            route TEXT,
+            reason TEXT,
+            evidence TEXT,
+            document_id INTEGER,
+            case_id INTEGER REFERENCES cases(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (file_id, first_page)
+        );
+        CREATE INDEX mail_letters_by_site ON mail_letters (site, created_at);
+        CREATE INDEX mail_letters_by_case ON mail_letters (case_id);
+        CREATE INDEX mail_letters_by_delivery ON mail_letters (delivery_id, file_id)
+        """,
+    )
+
+
+def _m013_search(db: sqlite_utils.Database) -> None:
+    """Exports to the DMS (``exports``: where, when, what since, the audit log's size and root;
+    ``export_documents``: each document and the sha256 it was exported with) and German
+    full-text search over the archive (``esak search``): one row per archived page
+    with its text as OCR made it (``text``) and normalised for German (``plain``: lower case,
+    ß → ss, umlauts as ae/oe/ue, other accents dropped), searched through a trigram FTS5
+    table (substrings: ``bescheid`` finds ``Bewilligungsbescheid``). A plain SQLite FTS table
+    that Datasette can search too."""
+    _execute_all(
+        db,
+        """
+        CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            place TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            since TEXT,
+            documents INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            audit_size INTEGER NOT NULL,
+            audit_root TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        );
+        CREATE TABLE export_documents (
+            export_id INTEGER NOT NULL REFERENCES exports(id),
+            document_id INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (export_id, document_id)
+        );
+        CREATE TABLE page_text (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            site TEXT NOT NULL,
+            household TEXT NOT NULL,
+            text TEXT NOT NULL,
+            plain TEXT NOT NULL,
+            UNIQUE (document_id, page)
+        );
+        CREATE VIRTUAL TABLE page_text_fts USING fts5(
+            plain, site UNINDEXED, household UNINDEXED,
+            content='page_text', content_rowid='id', tokenize='trigram'
+        )
+        """,
+    )
+    # One statement each: a trigger's body holds semicolons.
+    db.execute(
+        "CREATE TRIGGER page_text_ai AFTER INSERT ON page_text BEGIN "
+        "INSERT INTO page_text_fts (rowid, plain, site, household) "
+        "VALUES (new.id, new.plain, new.site, new.household); END"
+    )
+    db.execute(
+        "CREATE TRIGGER page_text_ad AFTER DELETE ON page_text BEGIN "
+        "INSERT INTO page_text_fts (page_text_fts, rowid, plain, site, household) "
+        "VALUES ('delete', old.id, old.plain, old.site, old.household); END"
+    )
+    db.execute(
+        "CREATE TRIGGER page_text_au AFTER UPDATE ON page_text BEGIN "
+        "INSERT INTO page_text_fts (page_text_fts, rowid, plain, site, household) "
+        "VALUES ('delete', old.id, old.plain, old.site, old.household); "
+        "INSERT INTO page_text_fts (rowid, plain, site, household) "
+        "VALUES (new.id, new.plain, new.site, new.household); END"
+    )
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -608,6 +712,8 @@ MIGRATIONS: list[Migration] = [
     _m009_transfer_notes,
     _m010_capture,
     _m011_release,
+    _m012_mail,
+    _m013_search,
 ]
 
 
@@ -815,13 +921,17 @@ class Index:
         return index
 
     def _configure(self) -> None:
+        from esak import atomic
+
         conn = self.db.conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
-        # In WAL mode NORMAL can lose the last commits on power loss but never corrupts the
-        # file or splits a transaction; FULL would fsync on every commit of a long ingest.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # In WAL mode NORMAL syncs the WAL only at checkpoints: a power cut can take back the
+        # last commits (never half of one), commits the run has already reported and whose
+        # files are in the archive. FULL syncs the WAL at every commit: a commit that returned
+        # is on disk. It costs one fsync per transaction (benchmarks/bench_durability.py).
+        conn.execute("PRAGMA synchronous=FULL" if atomic.DURABLE else "PRAGMA synchronous=NORMAL")
 
     @property
     def schema_version(self) -> int:

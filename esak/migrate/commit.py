@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from esak.archive import clear_journal, document_path, move_in, write_journal
+from esak.archive import clear_journal, document_path, move_in, sync_removals, write_journal
 from esak.faults import fault
 from esak.index.db import Index
 from esak.index.deliveries import DeliveryRecorder
+from esak.index.texts import set_document_text
 from esak.migrate.batch import Batch
 from esak.migrate.delivery import Capture, DeliveryScan
 from esak.vocabulary import PageKind, PageOutcome
@@ -43,6 +44,7 @@ def commit_batch(
         # The transaction was rolled back: files moved for it are not part of the archive.
         for _, target in moves:
             target.unlink(missing_ok=True)
+        sync_removals(target for _, target in moves)
         raise
     finally:
         clear_journal(workspace)
@@ -95,6 +97,7 @@ def _record(
                     "file_id": file_id,
                 },
             )
+            set_document_text(db, doc_ids[doc.number], rec.site, doc.household, result.page_texts)
         rec.sections(db, file_id, batch.plan.sections)
         rec.pages(db, file_id, _page_rows(batch, failed, doc_ids))
         if manifest_pages is not None and manifest_pages != batch.page_count:

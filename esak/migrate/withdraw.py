@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esak.archive import clear_journal, recover_journal, write_journal
+from esak.archive import clear_journal, recover_journal, sync_removals, write_journal
 from esak.errors import ExitCode, ProblemsError, UsageError
 from esak.faults import fault
 from esak.i18n import local_time
@@ -34,6 +34,7 @@ from esak.index import cases as case_rows
 from esak.index.audit import DOCUMENT_WITHDRAWN, append_audit, now, recorded_run
 from esak.index.db import Index
 from esak.index.releases import is_released
+from esak.index.texts import drop_document_text
 from esak.index.transfer_notes import note_path
 from esak.migrate.keep import recover_keep
 from esak.vocabulary import CaseStatus, FileOutcome, PageOutcome
@@ -252,6 +253,7 @@ def _withdraw(workspace: Workspace, index: Index, result: WithdrawResult) -> lis
                 )
                 db.execute("UPDATE pages SET document_id = NULL WHERE document_id = ?",
                            [document_id])  # fmt: skip
+                drop_document_text(db, document_id)
                 db.execute("DELETE FROM documents WHERE id = ?", [document_id])
                 # The tamper-evident log: this row and its file left on purpose.
                 append_audit(db, DOCUMENT_WITHDRAWN, ("documents", document_id),
@@ -318,6 +320,7 @@ def _remove(workspace: Workspace, targets: list[Path], result: WithdrawResult) -
                 folder.rmdir()
             except OSError:
                 break  # not empty (or gone already)
+    sync_removals(targets)
     if result.left:
         result.notes.append(
             f"{len(result.left)} withdrawn file(s) are still in the archive; the next esak "

@@ -321,12 +321,15 @@ def _pages_line(p: dict[str, int]) -> str:
 
 def household_table(result: dict[str, Any]) -> None:
     table = Table(title=_("household {household}").format(household=escape(result["household"])))
-    for col in (_("volume"), _("doc."), _("type"), _("pages"), _("path"), _("source")):
+    mail = any(d.get("received_at") for d in result["documents"])
+    columns = (_("volume"), _("doc."), _("type"), _("pages"), _("path"), _("source"))
+    for col in (*columns, _("received")) if mail else columns:
         table.add_column(col)
     for d in result["documents"]:
         src = d["source"]
-        table.add_row(
-            str(d["volume"]),
+        row = [
+            # Volume 0 is the household's incoming mail (post/), not a volume of its file.
+            str(d["volume"]) if d["volume"] else _("mail"),
             str(d["document"]),
             escape(d["type"] or ""),
             str(d["pages"]),
@@ -334,7 +337,10 @@ def household_table(result: dict[str, Any]) -> None:
             _("{file} p. {first}–{last}").format(
                 file=escape(src["file"]), first=src["first_page"], last=src["last_page"]
             ),
-        )
+        ]
+        if mail:
+            row.append(local_date(d.get("received_at")))
+        table.add_row(*row)
     out.print(table)
 
 
@@ -1040,3 +1046,174 @@ def restored(result: Any, to_stderr: bool = False) -> None:
         files=d["files"], workspace=d["workspace"]), markup=False, soft_wrap=True)  # fmt: skip
     for message in d["messages"]:
         con.print(message, markup=False, soft_wrap=True)
+
+
+# --- export and search ----------------------------------------------------------------------
+
+
+def exported(result: Any, to_stderr: bool = False) -> None:
+    d = result.to_dict()
+    _console(to_stderr).print(
+        _("{site}: {n} document(s) exported to {place} ({mb} MB), audit log at {size} event(s)")
+        .format(site=d["site"], n=d["documents"], place=d["place"],
+                mb=f"{d['bytes'] / 1e6:.1f}", size=d["audit"]["size"]),
+        markup=False, soft_wrap=True)  # fmt: skip
+
+
+def export_checked(check: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    d = check.to_dict()
+    if d["valid"]:
+        con.print("[green]" + escape(_("{place}: a valid bag, {n} document(s), every hash as "
+                                       "recorded").format(place=d["place"], n=d["documents"]))
+                  + "[/]", soft_wrap=True)  # fmt: skip
+        return
+    con.print("[bold red]" + escape(_("{place}: {n} difference(s)").format(
+        place=d["place"], n=len(d["problems"]))) + "[/]", soft_wrap=True)  # fmt: skip
+    for p in d["problems"][:20]:
+        con.print(escape(f"{p['path']}: {p['problem']}"), soft_wrap=True)
+
+
+def search_hits(result: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    if not result.hits:
+        con.print(escape(_("nothing found for {query}").format(query=result.query)),
+                  soft_wrap=True)  # fmt: skip
+        return
+    for h in result.hits:
+        con.print(f"[bold]{escape(h.household)}[/] {escape(h.path)} · "
+                  + escape(_("page {page}").format(page=h.page)), soft_wrap=True)  # fmt: skip
+        con.print("  " + escape(h.snippet), soft_wrap=True)
+
+
+def reindexed(result: Any, to_stderr: bool = False) -> None:
+    d = result.to_dict()
+    _console(to_stderr).print(
+        _("{documents} document(s), {pages} page(s) indexed; {missing} archive file(s) "
+          "could not be read").format(documents=d["documents"], pages=d["pages"],
+                                      missing=len(d["missing"])),
+        markup=False, soft_wrap=True)  # fmt: skip
+
+
+def cluster_status_table(status: Any, to_stderr: bool = False) -> None:
+    """``esak cluster status``: each worker with host, cores, memory and what it runs."""
+    con = _console(to_stderr)
+    d = status.to_dict()
+    table = Table(title=_("Dask cluster at {scheduler}").format(scheduler=escape(d["scheduler"])))
+    for label, right in (
+        (_("worker"), False),
+        (_("host"), False),
+        (_("cores"), True),
+        (_("memory used / limit"), True),
+        (_("CPU"), True),
+        (_("runs now"), False),
+    ):
+        table.add_column(label, justify="right" if right else "left")
+    for w in d["workers"]:
+        table.add_row(
+            escape(f"{w['name']} ({w['address']})"),
+            escape(w["host"]),
+            str(w["threads"]),
+            f"{w['memory'] / 1e9:.1f} / {w['memory_limit'] / 1e9:.1f} GB",
+            f"{w['cpu']:.0f} %",
+            escape(", ".join(w["running"])) or "—",
+        )
+    con.print(table)
+    t = d["totals"]
+    con.print(_("{workers} worker(s), {threads} core(s), {memory} GB memory, {running} task(s) "
+                "running").format(workers=t["workers"], threads=t["threads"],
+                                  memory=f"{t['memory_limit'] / 1e9:.1f}", running=t["running"]),
+              markup=False, soft_wrap=True)  # fmt: skip
+    warn_all(d["problems"])
+
+
+# --- incoming mail ---------------------------------------------------------------------------
+
+#: How a letter reached its household, and why one did not (CONTRACT §11), in words.
+MAIL_ROUTES = {"barcode": N_("by its code"), "text": N_("by its text"), "assign": N_("by hand")}
+MAIL_REASONS = {
+    "no_candidate": N_("no household number"),
+    "ambiguous": N_("more than one household"),
+    "low_confidence": N_("read without enough certainty"),
+    "unknown_number": N_("number not known"),
+    "other_site": N_("number of another site"),
+    "near_match": N_("only a near match"),
+}
+
+
+def mail_ingested(report: Any, to_stderr: bool = False) -> None:
+    """``esak mail ingest``: the delivery's letters, each filed or a Klärfall."""
+    con = _console(to_stderr)
+    d = report.to_dict()
+    status = _("OK") if d["ok"] else _("PROBLEMS")
+    style = "bold green" if d["ok"] else "bold yellow"
+    heading = _("mail {delivery} for {site}: {status}").format(
+        delivery=escape(d["delivery"]), site=f"[bold]{d['site']}[/]", status=f"[{style}]{status}[/]"
+    )
+    con.print(heading, soft_wrap=True)
+    counts = _("letters: {letters}, filed: {routed}, Klärfälle: {cases}")
+    con.print(counts.format(letters=d["letters"], routed=d["routed"], cases=d["cases"]))
+    con.print(_pages_line(d["pages"]))
+    for item in d["items"]:
+        pages = f"{item['first_page']}–{item['last_page']}"
+        where = _("{file} p. {pages}").format(file=item["file"], pages=pages)
+        if item["household"]:
+            how = _(MAIL_ROUTES.get(item["route"], item["route"]))
+            day = local_date(item["received_at"])
+            line = _("{where}: {household} {how}, received {day}")
+            line = line.format(where=where, household=item["household"], how=how, day=day)
+            con.print(escape(line), soft_wrap=True)
+        else:
+            reason = _(MAIL_REASONS.get(item["reason"] or "", item["reason"] or ""))
+            line = _("{where}: Klärfall {case} ({reason})")
+            line = line.format(where=where, case=item["case"], reason=reason)
+            con.print("[yellow]" + escape(line) + "[/]", soft_wrap=True)
+    aside = "[yellow]" + _("set aside") + "[/]"
+    for f in d["quarantined_files"]:
+        con.print(f"{aside} {escape(f['file'])}: {escape(tr(f['reason']))}", soft_wrap=True)
+    for p in d["delivery_problems"]:
+        problem = f"[yellow]{_('delivery')}[/] {escape(p['file'])}: {escape(tr(p['problem']))}"
+        con.print(problem, soft_wrap=True)
+    if d["cases"]:
+        todo = _("resolve them: esak clarify list --site {site}").format(site=d["site"])
+        con.print(escape(todo), soft_wrap=True)
+    for note in d["notes"]:
+        con.print(escape(tr(note)), soft_wrap=True)
+
+
+def mail_statistics(stats: Any, to_stderr: bool = False) -> None:
+    """``esak mail stats``: letters, the share filed by esak, Klärfälle by reason."""
+    con = _console(to_stderr)
+    d = stats.to_dict()
+    since = _(" since {day}").format(day=local_date(d["since"])) if d["since"] else ""
+    con.print(_("incoming mail of {site}{since}").format(site=f"[bold]{d['site']}[/]", since=since))
+    share = "–" if d["auto_routed_share"] is None else f"{d['auto_routed_share'] * 100:.1f} %"
+    line = _("letters: {letters}; filed by esak: {auto} ({share}), by hand: {hand}")
+    hand = d["routed"]["assign"]
+    con.print(line.format(letters=d["letters"], auto=d["auto_routed"], share=share, hand=hand))
+    cases, fixed = d["cases"], d["corrections"]
+    line = _(
+        "Klärfälle: {open} open, {resolved} resolved (by hand: {assigned} filed, {closed} closed)"
+    )
+    con.print(
+        line.format(
+            open=cases["open"],
+            resolved=cases["resolved"],
+            assigned=fixed["assigned"],
+            closed=fixed["closed"],
+        )
+    )
+    if cases["by_reason"]:
+        table = Table(title=_("Klärfälle by reason"))
+        for col in (_("reason"), _("all"), _("open")):
+            table.add_column(col)
+        for reason, n in cases["by_reason"].items():
+            label = escape(_(MAIL_REASONS.get(reason, reason)))
+            table.add_row(label, str(n), str(cases["open_by_reason"].get(reason, 0)))
+        con.print(table)
+    oldest = d["oldest_open"]
+    if oldest:
+        line = _("oldest open: Klärfall {case}, received {day}, {days} day(s) ago")
+        day = local_date(oldest["received_at"])
+        text = line.format(case=oldest["case"], day=day, days=oldest["days"])
+        con.print("[yellow]" + escape(text) + "[/]", soft_wrap=True)

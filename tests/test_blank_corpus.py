@@ -10,7 +10,9 @@ resolution, as a TIFF or an image folder of that resolution would be.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,11 @@ from esak.synthetic.backsides import write_corpus
 #: The share of true blanks that must still be recognised. Measured 94 % on this corpus
 #: (paper fibres, kept as content, are most of the rest); held-out seeds gave 91-92 %.
 MIN_BLANKS_RECOGNISED = 0.85
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    folder = tmp_path_factory.mktemp("backsides")
-    return folder, write_corpus(folder, seeds_per_case=3)
+#: The corpus's resolutions, as write_corpus makes them by default.
+DPIS = (300, 200)
+#: How each test reads the pages: None as ingest reads a PDF (at 300 dpi), 200.0 the 200-dpi
+#: files at their own resolution.
+READINGS = (None, 200.0)
 
 
 def _judge(folder: Path, truth: list[dict[str, Any]], dpi: float | None) -> list[dict[str, Any]]:
@@ -48,10 +49,51 @@ def _judge(folder: Path, truth: list[dict[str, Any]], dpi: float | None) -> list
     return judged
 
 
-@pytest.fixture(scope="module", params=[None, 200.0], ids=["as-ingest-reads-pdf", "at-200dpi"])
-def judged(request, corpus) -> list[dict[str, Any]]:
-    folder, truth = corpus
-    return _judge(folder, truth, request.param)
+def _write_and_judge(folder: Path, dpi: int) -> tuple[list[dict[str, Any]], list[list[dict]]]:
+    """The corpus's files of one resolution, written to ``folder`` and judged in every way
+    of :data:`READINGS`: (truth, one list of verdicts per reading). Each page is what
+    write_corpus writes for all resolutions at once (a page depends on its case, seed and
+    dpi only); file names are made relative to the folder above ``folder``."""
+    truth = write_corpus(folder, dpis=(dpi,), seeds_per_case=3)
+    verdicts = [_judge(folder, truth, reading) for reading in READINGS]
+
+    def under(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**row, "file": f"{folder.name}/{row['file']}"} for row in rows]
+
+    return under(truth), [under(rows) for rows in verdicts]
+
+
+@pytest.fixture(scope="module")
+def corpus_judged(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, list[dict[str, Any]], dict[float | None, list[dict[str, Any]]]]:
+    """The corpus and the verdicts on it, computed once: each resolution in a process of its
+    own (the two take about as long: 300 dpi is more pixels to write, 200 dpi is read twice),
+    so that the two cores share the work. (folder, truth, reading -> verdicts)."""
+    folder = tmp_path_factory.mktemp("backsides")
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(DPIS), mp_context=context) as pool:
+        parts = list(pool.map(_write_and_judge, [folder / f"{d}dpi" for d in DPIS], DPIS))
+    truth = [row for part_truth, _ in parts for row in part_truth]
+    judged = {
+        reading: sorted(
+            (row for _, verdicts in parts for row in verdicts[n]),
+            key=lambda row: (row["file"], row["page"]),
+        )
+        for n, reading in enumerate(READINGS)
+    }
+    return folder, truth, judged
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_judged) -> tuple[Path, list[dict[str, Any]]]:
+    folder, truth, _ = corpus_judged
+    return folder, truth
+
+
+@pytest.fixture(scope="module", params=READINGS, ids=["as-ingest-reads-pdf", "at-200dpi"])
+def judged(request, corpus_judged) -> list[dict[str, Any]]:
+    return corpus_judged[2][request.param]
 
 
 def test_the_corpus_has_hard_cases_on_both_sides(corpus):

@@ -36,12 +36,14 @@ from tests.conftest import PEAK_LIMIT_KIB, form_bomb, run_with_peak, write_pdf
 pytestmark = pytest.mark.slow
 
 DPI = 150
-HOUSEHOLDS = ["95401BG0000301", "95401BG0000302", "95401BG0000303"]
+#: Two batch files are enough for every fault point below (the second file, the third
+#: document), and each ingest of them OCRs a third less than three would.
+HOUSEHOLDS = ["95401BG0000301", "95401BG0000302"]
 
 
 @pytest.fixture(scope="module")
 def delivery(tmp_path_factory) -> Path:
-    """Three batch files, one household each: cover, page, separator, page, blank back side."""
+    """Two batch files, one household each: cover, page, separator, page, blank back side."""
     folder = tmp_path_factory.mktemp("night") / "delivery"
     folder.mkdir()
     rng = random.Random(11)
@@ -119,14 +121,14 @@ def reference(delivery, tmp_path_factory):
     code, out, err = ingest(ws, delivery)
     assert code == ExitCode.OK, err
     report = json.loads(out)
-    assert report["pages"]["archived"] == 6 and report["households"] == HOUSEHOLDS
+    assert report["pages"]["archived"] == 4 and report["households"] == HOUSEHOLDS
     # No terminal: one log line per file, with the running totals, instead of a bar.
     lines = [line for line in err.splitlines() if ": 5 pages, ingested · " in line]
-    assert len(lines) == 3, err
+    assert len(lines) == 2, err
     assert {re.search(r"(batch_00\d\.pdf)", line).group(1) for line in lines} == {
-        "batch_001.pdf", "batch_002.pdf", "batch_003.pdf"
+        "batch_001.pdf", "batch_002.pdf"
     }  # fmt: skip
-    assert "3 of 3 files, 15 of 15 pages" in lines[-1]
+    assert "2 of 2 files, 10 of 10 pages" in lines[-1]
     assert re.match(r"\d\d:\d\d:\d\d ", lines[0])
     return state(ws)
 
@@ -252,19 +254,25 @@ def test_a_deadline_stops_with_exit_7_and_the_next_night_goes_on(delivery, refer
     assert state(ws) == reference
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_ctrl_c_stop_cleanly(signum, delivery, reference, tmp_path):
+def test_sigterm_and_ctrl_c_stop_cleanly(delivery, reference, tmp_path):
+    """SIGTERM stops a run, Ctrl-C (SIGINT) the run that goes on from it; the third finishes.
+
+    A stop lets only the work in flight finish: the first run commits at most the file whose
+    documents were being built (two workers, two documents a file), so the second one has
+    OCR of its own to be stopped in."""
     ws = tmp_path / "ws"
-    proc = esak(ws, "ingest", "--site", "borken", str(delivery), "--json")
-    deadline = time.monotonic() + 120
-    # Wait until OCR is under way: a document being built in the run's tmp folder.
-    while time.monotonic() < deadline and not any((ws / "tmp").glob("run-*/doc-*")):
-        time.sleep(0.1)
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == ExitCode.STOPPED, err
-    assert "SIGTERM" in json.loads(out)["error"] or "Ctrl-C" in json.loads(out)["error"]
-    clean(ws)
+    for signum, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")):
+        proc = esak(ws, "ingest", "--site", "borken", str(delivery), "--json")
+        deadline = time.monotonic() + 120
+        # Wait until OCR is under way: a document being built in the run's tmp folder.
+        while time.monotonic() < deadline and not any((ws / "tmp").glob("run-*/doc-*")):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == ExitCode.STOPPED, err
+        assert name in json.loads(out)["error"]
+        clean(ws)
     code, _, err = ingest(ws, delivery)
     assert code == ExitCode.OK, err
     assert state(ws) == reference
@@ -327,8 +335,8 @@ def test_tesseract_crashing_always_sets_documents_aside_and_the_run_goes_on(deli
     assert code == ExitCode.PROBLEMS, err
     report = json.loads(out)
     assert report["pages"]["archived"] == 0
-    assert report["pages"]["quarantined"] == 6  # every content page, with its reason
-    assert report["pages"]["input"] == 15
+    assert report["pages"]["quarantined"] == 4  # every content page, with its reason
+    assert report["pages"]["input"] == 10
     assert all("could not be archived" in q["reason"] for q in report["quarantined_pages"])
     assert all("OCR failed" in q["reason"] for q in report["quarantined_pages"])
     clean(ws)
@@ -344,9 +352,11 @@ def test_a_hanging_document_is_stopped_retried_and_then_archived(
 
     for key, value in faults(tmp_path, "hang:worker-doc@1").items():
         monkeypatch.setenv(key, value)
+    # A document of one page may take 6 s + 4 s: the hang (an hour) is stopped after 10 s,
+    # while a real page (1-3 s of Tesseract on a busy machine) has room to spare.
     report = ingest_delivery(
         Workspace(tmp_path / "ws"), load_profile("borken"), delivery,
-        page_timeout_s=30, document_slack_s=5,
+        page_timeout_s=6, document_slack_s=4,
     )  # fmt: skip
     assert report.ok
     assert state(tmp_path / "ws") == reference
@@ -359,17 +369,22 @@ def test_a_page_tesseract_cannot_finish_is_set_aside_after_two_tries(
     from esak.profiles import load_profile
     from esak.workspace import Workspace
 
+    # One batch (two documents) is enough: the first takes both hanging calls (one worker,
+    # and a retry goes before the queue) and is set aside; the second is archived.
+    single = tmp_path / "delivery"
+    single.mkdir()
+    shutil.copy(delivery / "batch_001.pdf", single / "batch_001.pdf")
     for key, value in fake_tesseract(tmp_path, "hang", 2).items():
         monkeypatch.setenv(key, value)
     report = ingest_delivery(
-        Workspace(tmp_path / "ws"), load_profile("borken"), delivery, workers=1,
+        Workspace(tmp_path / "ws"), load_profile("borken"), single, workers=1,
         page_timeout_s=3, document_slack_s=5,
     )  # fmt: skip
     # esak stops each Tesseract call after 3 s (OCRmyPDF's own limit where OCRmyPDF does a
     # document); the coordinator's watchdog (3 s a page + 5 s) catches whatever else hangs.
     reasons = [q["reason"] for q in report.quarantined_pages]
     assert len(reasons) == 1 and "took longer than" in reasons[0]
-    assert report.pages["archived"] == 5
+    assert report.pages["archived"] == 1
 
 
 # --- a full disk ------------------------------------------------------------------------------
@@ -377,6 +392,8 @@ def test_a_page_tesseract_cannot_finish_is_set_aside_after_two_tries(
 
 @pytest.mark.parametrize("point", ["enospc:worker-doc@2", "enospc:moved@2"])
 def test_a_full_disk_stops_cleanly_and_resumes(point, delivery, reference, tmp_path):
+    """A full disk at ``point``, the run after it, and the audit log of both runs (see
+    :func:`audit_log_records_every_run_and_its_outcome`)."""
     ws = tmp_path / "ws"
     code, out, err = ingest(ws, delivery, env=faults(tmp_path, point))
     assert code == ExitCode.DISK_FULL, err
@@ -391,6 +408,7 @@ def test_a_full_disk_stops_cleanly_and_resumes(point, delivery, reference, tmp_p
     code, _, err = ingest(ws, delivery)
     assert code == ExitCode.OK, err
     assert state(ws) == reference
+    audit_log_records_every_run_and_its_outcome(ws, delivery)
 
 
 def test_a_really_full_disk(delivery, reference, tmp_path):
@@ -418,10 +436,10 @@ def test_a_really_full_disk(delivery, reference, tmp_path):
 # --- the audit log ----------------------------------------------------------------------------
 
 
-def test_audit_log_records_every_run_and_its_outcome(delivery, tmp_path):
-    ws = tmp_path / "ws"
-    ingest(ws, delivery, env=faults(tmp_path, "enospc:worker-doc@1"))
-    ingest(ws, delivery)
+def audit_log_records_every_run_and_its_outcome(ws: Path, delivery: Path) -> None:
+    """The audit log after a run that met a full disk and the run that finished it: both,
+    and a verify after them, each with its outcome and who ran it. Checked by the full-disk
+    test above on its own two runs: a test of its own would ingest twice more for the same."""
     proc = esak(ws, "verify", "--site", "borken")
     proc.communicate()
     rows = runs(ws)

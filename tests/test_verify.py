@@ -337,17 +337,22 @@ def test_a_complete_intact_site_exits_0_and_tampering_then_exits_10(clean_site, 
     assert any("problem" in b["reason"] for b in rhede["blockers"])
 
 
-def test_verify_all_takes_the_worst_exit_code(clean_site, e2e_ingest, tmp_path):
-    _, ws_orig = clean_site
-    ws = tmp_path / "ws"
+def test_verify_all_takes_the_worst_exit_code(clean_site, site, tmp_path):
+    root, ws_orig = clean_site
+    ws = tmp_path / "rhede"
     shutil.copytree(ws_orig, ws)
     code, r = verify_json(ws, "--all")
     assert code == ExitCode.OK and [s["site"] for s in r["sites"]] == ["rhede"]
-    # Borken's (incomplete) delivery into the same workspace: --all now reports both.
-    esak(ws, "ingest", "--site", "borken", str(e2e_ingest[4]))
-    code, r = verify_json(ws, "--all")
+    # Rhede's complete delivery (two pages to OCR) into the workspace of Borken's incomplete
+    # one (ingested already): --all reports both, and exits with the worse code, Borken's.
+    both = site["ws"]
+    assert esak(both, "expected", "import", "--site", "rhede", str(root / "expected.csv")
+                ).exit_code == 0  # fmt: skip
+    assert esak(both, "ingest", "--site", "rhede", str(root / "delivery")).exit_code == 0
+    code, r = verify_json(both, "--all")
     assert code == ExitCode.PROBLEMS
     assert [s["site"] for s in r["sites"]] == ["borken", "rhede"] and r["ok"] is False
+    assert [s["ok"] for s in r["sites"]] == [False, True]
 
 
 def test_pdf_problem_names_what_is_wrong(clean_site, tmp_path):

@@ -21,6 +21,12 @@ household PDF):
   files) before the clock starts.
 - **esak**: ``.venv/bin/esak --workspace <fresh> ingest --site borken DELIVERY --json
   --workers W`` for each W of ``--workers``.
+- with ``--engine dask`` (baseline and limit then only if ``--only`` names them), after each
+  local esak run the same ingest on a Dask ``LocalCluster`` of W workers: **dask**
+  (``--cluster local``: input files and finished PDFs go over the network as bytes) and
+  **dask-shared** (``--cluster local --shared-path``: workers read and write the files
+  themselves). Printed: documents per minute of each, the ratio Dask/local (wall), the Dask
+  overhead per document ((Dask wall - local wall) / documents) and the scaling 1 -> W.
 
 Measured per run:
 
@@ -106,6 +112,13 @@ TARGET_RSS_MB = 1024.0
 TARGET_TEMP_MB = 2048.0
 #: Throughput "scales with cores": 1 -> N workers at least this parallel efficiency.
 TARGET_SCALING_EFFICIENCY = 0.8
+#: Dask against local worker processes on the same delivery: at most this much more wall.
+TARGET_DASK_OVERHEAD = 0.05
+#: The Dask runs of --engine dask: name -> extra ingest options.
+DASK_RUNS = {
+    "dask": ("--cluster", "local"),
+    "dask-shared": ("--cluster", "local", "--shared-path"),
+}
 
 GNU_TIME = Path("/usr/bin/time")
 
@@ -777,19 +790,26 @@ class Bench:
     # esak ----------------------------------------------------------------------------------
 
     def esak(
-        self, name: str, delivery: Path, workers: int, truth: dict[str, int], households: int
+        self,
+        name: str,
+        delivery: Path,
+        workers: int,
+        truth: dict[str, int],
+        households: int,
+        extra: Sequence[str] = (),
     ) -> Run:
         folder = self.run_dir(f"{name}-w{workers}")
         workspace = folder / "workspace"
         env = self.env(folder, esak=True)
         cmd = [str(VENV_BIN / "esak"), "--workspace", str(workspace), "ingest", "--site", SITE]
-        cmd += [str(delivery), "--json", "--workers", str(workers)]
+        cmd += [str(delivery), "--json", "--workers", str(workers), *extra]
 
         def action() -> subprocess.CompletedProcess[bytes]:
             with open(folder / "stderr.log", "wb") as err:
                 return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=err, check=False)
 
-        self.say(f"{name}: esak ingest --workers {workers} ({truth['input']} pages) ...")
+        options = " ".join(["--workers", str(workers), *extra])
+        self.say(f"{name}: esak ingest {options} ({truth['input']} pages) ...")
         fingerprint = _tree_fingerprint(ROOT / "esak")
         done, m = self.measure(action, [Path(env["TMPDIR"]), workspace / "tmp"])
         (folder / "stdout.json").write_bytes(done.stdout)
@@ -935,6 +955,68 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def dask_summary(
+    runs: list[Run],
+    find: Callable[[str, int | None], Run | None],
+    summary: dict[str, Any],
+    targets: list[tuple[str, bool | None, str]],
+) -> None:
+    """--engine dask: each Dask run against the local run with as many workers."""
+    dask_runs = [r for r in runs if r.name in DASK_RUNS and r.ok]
+    if not dask_runs:
+        return
+    print()
+    print("Dask LocalCluster against local worker processes, same delivery:")
+    rows = []
+    for r in dask_runs:
+        local = find("esak", r.workers)
+        documents = int(r.profile.get("documents_written") or 0)
+        row: dict[str, Any] = {
+            "run": r.name,
+            "workers": r.workers,
+            "wall": r.measured.wall,
+            "documents": documents,
+            "documents_per_min": documents * 60.0 / r.measured.wall if r.measured.wall else 0.0,
+        }
+        if local is not None and documents:
+            row["local_wall"] = local.measured.wall
+            row["local_documents_per_min"] = documents * 60.0 / local.measured.wall
+            row["ratio"] = r.measured.wall / local.measured.wall
+            row["overhead_s_per_document"] = (r.measured.wall - local.measured.wall) / documents
+            print(
+                f"  {r.name:<12} w{r.workers}: {row['documents_per_min']:6.1f} documents/min "
+                f"(local {row['local_documents_per_min']:.1f}), Dask/local wall "
+                f"{row['ratio']:.3f}, overhead {row['overhead_s_per_document']:+.2f} s per "
+                f"document ({row['ratio'] - 1:+.1%})"
+            )
+            targets.append(
+                (
+                    f"{r.name} w{r.workers} wall <= {1 + TARGET_DASK_OVERHEAD:.2f} x local",
+                    row["ratio"] <= 1 + TARGET_DASK_OVERHEAD,
+                    f"{row['ratio']:.3f}",
+                )
+            )
+        rows.append(row)
+    summary["dask"] = {"runs": rows}
+    for name in DASK_RUNS:
+        mine = sorted((r for r in dask_runs if r.name == name), key=lambda r: r.workers)
+        if len(mine) >= 2 and mine[-1].workers > mine[0].workers:
+            one, many = mine[0], mine[-1]
+            speedup = one.measured.wall / many.measured.wall
+            efficiency = speedup / (many.workers / one.workers)
+            summary["dask"][f"scaling_{name}"] = {
+                "from": one.workers,
+                "to": many.workers,
+                "speedup": speedup,
+                "efficiency": efficiency,
+            }
+            print(
+                f"  {name} scaling {one.workers} -> {many.workers} workers: wall "
+                f"{one.measured.wall:.1f} s -> {many.measured.wall:.1f} s, speedup "
+                f"{speedup:.2f}x, efficiency {efficiency:.0%}"
+            )
+
+
 def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None) -> dict[str, Any]:
     runs = bench.runs
     cores = bench.cores
@@ -1015,6 +1097,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
                 f"{speedup:.2f}x",
             )
         )
+    dask_summary(runs, find, summary, targets)
     for r in runs:
         p = r.profile
         if r.name not in ("esak", "big") or not p:
@@ -1125,8 +1208,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="baseline,limit,esak",
-        help="runs: baseline, limit, esak, big (big is added by --big-batch)",
+        default=None,
+        help="runs: baseline, limit, esak, big (big is added by --big-batch) "
+        "[default: baseline,limit,esak; with --engine dask: esak]",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="dask: after each local esak run, the same on a Dask LocalCluster (bytes over the "
+        "network, then --shared-path), with the ratio Dask/local",
     )
     parser.add_argument(
         "--big-batch", type=int, default=0, metavar="N", help="also ingest one N-page batch PDF"
@@ -1148,6 +1239,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args(argv)
+    if args.only is None:
+        args.only = "esak" if args.engine == "dask" else "baseline,limit,esak"
     if args.quick:
         args.households = min(args.households, 4)
         if args.big_batch:
@@ -1211,6 +1304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 households = len(gen.delivered_households)
                 for w in workers:
                     bench.runs.append(bench.esak("esak", gen.delivery_dir, w, totals, households))
+                    if args.engine != "dask":
+                        continue
+                    for name, extra in DASK_RUNS.items():
+                        bench.runs.append(
+                            bench.esak(name, gen.delivery_dir, w, totals, households, extra)
+                        )
         big: dict[str, Any] | None = None
         if "big" in only:
             delivery, kinds, seconds = build_big_batch(

@@ -465,13 +465,32 @@ def workspace_share(app: App, group: str | None, private: bool, as_json: bool) -
     "--workers",
     type=click.IntRange(1, 256),
     default=None,
-    help="Worker processes for classification and OCR [default: one per core].",
+    help="Worker processes for classification and OCR [default: one per core]; with "
+    "--scheduler at most this many tasks at a time [default: one per worker of the cluster].",
 )
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
     default=None,
     help="Run the work on a Dask cluster (tcp://host:8786) instead of local processes.",
+)
+@click.option(
+    "--cluster",
+    type=click.Choice(["local"]),
+    default=None,
+    help="Run the work on a Dask LocalCluster started for this run (--workers of them).",
+)
+@click.option(
+    "--shared-path",
+    is_flag=True,
+    help="With Dask: every worker sees the delivery and the workspace at the same path and "
+    "reads and writes there [default: input files and finished PDFs go over the network].",
+)
+@click.option(
+    "--dashboard",
+    metavar="ADDRESS",
+    default=None,
+    help="With --cluster local: show Dask's dashboard there (e.g. :8787; needs bokeh).",
 )
 @click.option(
     "--until",
@@ -515,6 +534,9 @@ def ingest(
     delivery: Path,
     workers: int | None,
     scheduler: str | None,
+    cluster: str | None,
+    shared_path: bool,
+    dashboard: str | None,
     until: str | None,
     max_minutes: float | None,
     scanned_on: datetime | None,
@@ -530,6 +552,7 @@ def ingest(
 
     Example: esak ingest --site borken /mnt/scans/lieferung-2021-02-15 --until 06:00
     """
+    from esak.migrate.dask_pool import dask_cluster
     from esak.migrate.ingest import ingest_delivery
     from esak.migrate.scheduler import deadline_from, deadline_text
     from esak.profiles import load_profile
@@ -542,9 +565,10 @@ def ingest(
     profile = load_profile(site)
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose exclude each other")
+    engine = dask_cluster(scheduler, cluster, shared_path, dashboard)
     with render.ingest_progress(-1 if quiet else int(verbose)) as on_progress:
         report = ingest_delivery(
-            app.workspace, profile, delivery, workers=workers, scheduler=scheduler,
+            app.workspace, profile, delivery, workers=workers, scheduler=engine,
             on_progress=on_progress, deadline=deadline,
             scanned_on=scanned_on.date() if scanned_on else None,
         )  # fmt: skip
@@ -574,6 +598,33 @@ def show(app: App, household: str, as_json: bool) -> None:
         _emit_json(result)
     else:
         render.household_table(result)
+
+
+# --- the Dask cluster ---------------------------------------------------------------------
+
+
+@cli.group("cluster")
+def cluster_group() -> None:
+    """The Dask cluster ingest can run on (ingest --scheduler)."""
+
+
+@cluster_group.command("status")
+@click.option(
+    "--scheduler", metavar="ADDRESS", required=True, help="The scheduler, e.g. tcp://host:8786."
+)
+@json_option
+@handle_errors
+def cluster_status(scheduler: str, as_json: bool) -> None:
+    """Show the cluster's workers: host, cores, memory, what each runs now.
+
+    Exit 1 when ingest could not run there as it should (no workers, a scheduler that runs
+    a task again after its worker died, workers without a nanny).
+
+    Example: esak cluster status --scheduler tcp://esak-sched:8786 --json
+    """
+    from esak.migrate.dask_pool import cluster_status as status_of
+
+    _conclude(status_of(scheduler), as_json, render.cluster_status_table)
 
 
 # --- verify, rollout, cover sheets ---------------------------------------------------------
@@ -1586,3 +1637,12 @@ def demo(output: Path, households: int, seed: int, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="esak")
+
+
+# The handover's commands live in their own module; registered here, after every name they
+# import from this one exists.
+from esak.cli_export import export, search  # noqa: E402
+
+cli.add_command(export)
+cli.add_command(search)
+import esak.cli_mail  # noqa: E402, F401 (the `esak mail` group adds itself to cli)

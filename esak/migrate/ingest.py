@@ -33,7 +33,7 @@ from esak.migrate.delivery import (
     refuse_workspace_as_delivery,
     scan_delivery,
 )
-from esak.migrate.executor import Pool
+from esak.migrate.executor import WorkerPool, open_pool
 from esak.migrate.ocr import check_dependencies
 from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_batch
 from esak.migrate.progress import FileDone, Progress, ProgressCallback
@@ -82,7 +82,7 @@ class _Run:
         index: Index,
         profile: Profile,
         scan: DeliveryScan,
-        pool: Callable[[], Pool],
+        pool: Callable[[], WorkerPool],
         on_progress: ProgressCallback | None,
         deadline: float | None = None,
         page_timeout_s: float = PAGE_TIMEOUT_S,
@@ -154,8 +154,8 @@ class _Run:
         if not items:
             return
         self.run_tmp = self.ws.tmp_dir / f"run-{self.recorder.run_id}"
+        pool = self.make_pool()  # first: a scheduler that cannot be reached leaves no tmp/
         self.run_tmp.mkdir(parents=True, exist_ok=True)
-        pool = self.make_pool()
         self.scheduler = Scheduler(pool, self.stop, max_attempts=MAX_ATTEMPTS, grace_s=STOP_GRACE_S)
         try:
             for item in items:
@@ -417,7 +417,7 @@ def ingest_delivery(
     delivery_dir: Path,
     *,
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,  # a tcp:// address or a dask_pool.Cluster: Dask instead
     on_progress: ProgressCallback | None = None,
     deadline: float | None = None,
     page_timeout_s: float = PAGE_TIMEOUT_S,
@@ -443,7 +443,7 @@ def ingest_delivery(
     workspace.ensure()
     day = scanned_on.isoformat() if scanned_on else None
     options = {"delivery": display_name(str(scan.root)), "workers": workers, "deadline": deadline,
-               "scanned_on": day}  # fmt: skip
+               "scanned_on": day, "scheduler": scheduler and str(scheduler)}  # fmt: skip
     with workspace.lock() as lock, Index.open(workspace.index_path, workspace.access) as index:
         notes = []
         if lock.stale_holder:
@@ -455,7 +455,7 @@ def ingest_delivery(
         for leftover in workspace.tmp_dir.glob("run-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         run = _Run(
-            workspace, index, profile, scan, lambda: Pool(workers, scheduler), on_progress,
+            workspace, index, profile, scan, lambda: open_pool(workers, scheduler), on_progress,
             deadline=deadline, page_timeout_s=page_timeout_s,
             document_slack_s=document_slack_s,
         )  # fmt: skip

@@ -6,9 +6,10 @@ is worth another try, and what to do when it is done or has failed for good. The
 owns the pool and what can go wrong with it:
 
 - at most one job per worker, urgent jobs (documents: a file is committed sooner) first;
-- a worker that dies takes the jobs in flight with it: they run again, each alone, so that a
-  second crash is its own;
-- a job past its time limit is stopped by restarting the pool, the others go again;
+- a worker that dies takes the jobs in flight with it (locally the whole pool, on Dask the
+  job it ran): they run again, each alone, so that a second crash is its own;
+- a job past its time limit is stopped by restarting the pool (on Dask: only its worker),
+  the others go again;
 - a job is tried ``max_attempts`` times before it has failed;
 - at the deadline or on a signal (:class:`StopRequest`) no new job starts, what runs may
   finish for a grace period, then it is abandoned (nothing of it is recorded).
@@ -23,13 +24,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from esak.errors import UsageError
-from esak.migrate.executor import Pool
+from esak.migrate.executor import WorkerPool
+
+#: Why a job's worker went away under it.
+WORKER_DIED = "the worker process died (crash or out of memory)"
 
 
 @dataclass(eq=False)
@@ -99,7 +102,9 @@ class StopRequest:
 
 
 class Scheduler:
-    def __init__(self, pool: Pool, stop: StopRequest, *, max_attempts: int, grace_s: float) -> None:
+    def __init__(
+        self, pool: WorkerPool, stop: StopRequest, *, max_attempts: int, grace_s: float
+    ) -> None:
         self.pool = pool
         self.stop = stop
         self.max_attempts = max_attempts
@@ -140,10 +145,14 @@ class Scheduler:
                     continue
                 try:
                     result = future.result()
-                except BrokenProcessPool:
-                    self._pool_broke(job)
-                    continue
                 except Exception as exc:  # the task raised: a bug or a library failing
+                    lost = self.pool.lost(exc)
+                    if lost == "pool":
+                        self._pool_broke(job)
+                        continue
+                    if lost == "worker":  # only its own worker died (Dask)
+                        self._retry_or_fail(job, WORKER_DIED, True)
+                        continue
                     result = exc
                 self._finished(job, result)
                 if self.fatal:
@@ -176,13 +185,28 @@ class Scheduler:
         self._running.clear()
         self.pool.restart()
         for suspect in suspects:
-            self._retry_or_fail(suspect, "the worker process died (crash or out of memory)", True)
+            self._retry_or_fail(suspect, WORKER_DIED, True)
 
     def _watchdog(self) -> None:
-        """A task past its time limit is stopped by restarting the pool; the others go again."""
+        """A task past its time limit is stopped by restarting the pool (on Dask: only its
+        worker); the others that restart took down go again."""
         now = time.monotonic()
         hung = [j for j in self._running.values() if now - j.started > j.timeout]
         if not hung or not self.pool.can_kill:
+            return
+        if self.pool.restarts_one:
+            for future in [f for f, j in self._running.items() if j in hung]:
+                job = self._running.pop(future, None)
+                if job is None:
+                    continue  # taken down with an earlier one's worker: already handled
+                # Jobs that shared the worker go again, not counted as an attempt.
+                stopped = self.pool.stop(future)
+                others = [self._running.pop(o) for o in stopped if o in self._running]
+                for other in [job, *others]:
+                    if other in hung:
+                        self._retry_or_fail(other, f"took longer than {other.timeout:.0f} s", True)
+                    else:
+                        self._queue(other).appendleft(other)
             return
         others = [j for j in self._running.values() if j not in hung]
         self._running.clear()

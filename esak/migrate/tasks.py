@@ -33,9 +33,12 @@ from esak.migrate.ocr import (
     NotScanned,
     OcrError,
     OcrTimeout,
+    OcrWord,
     disk_is_full,
     ocr_scanned_pages,
     save_pdfa,
+    words_from_text,
+    words_from_tsv,
 )
 from esak.migrate.pages import _image_dpi, has_alpha, on_white_paper, open_pages
 from esak.migrate.plan import PageRecord
@@ -138,6 +141,9 @@ class DocumentTask:
     tmp_dir: str
     title: str
     timeout: float = 180.0
+    #: also return every word OCR read, with its confidence and place (incoming mail routes
+    #: letters by them: esak.mail)
+    words: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,11 @@ class DocumentResult:
     #: Per page of the document, the clockwise degrees its display was turned from the
     #: delivered page's to show it upright (0: as delivered).
     rotations: tuple[int, ...] = ()
+    #: Per page of the document, its OCR text (for the search index, esak.index.texts).
+    page_texts: tuple[str, ...] = ()
+    #: With ``DocumentTask.words``: the words OCR read, page by page (confidence -1 where
+    #: the OCRmyPDF path made the text).
+    words: tuple[OcrWord, ...] = ()
 
     @classmethod
     def failure(
@@ -316,11 +327,12 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
         fault("worker-doc")
         _assemble_input(task, source_pdf)
         texts: list[str] | None = None
+        tables: list[str] = []
         engine = "tesseract"
         if OCR_ENGINE == "tesseract":
             work.mkdir(exist_ok=True)
             try:
-                texts = _ocr_direct(task, source_pdf, output, work)
+                texts, tables = _ocr_direct(task, source_pdf, output, work)
             except NotScanned as why:
                 # Not a plain scan (text on it already, drawings, masks, colours PDF/A
                 # cannot take as they are): OCRmyPDF's pipeline takes the whole document.
@@ -363,6 +375,8 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
             seconds=time.monotonic() - started,
             engine=engine,
             rotations=rotations,
+            page_texts=tuple(t.strip() for t in texts[:pages]),
+            words=_words(texts[:pages], tables) if task.words else (),
         )
     except MissingProgram as exc:
         return failed(f"a program OCR needs is missing: {exc}", fatal="dependency")
@@ -392,7 +406,19 @@ def _rotate(page: pikepdf.Page) -> int:
         return 0
 
 
-def _ocr_direct(task: DocumentTask, source_pdf: Path, output: Path, work: Path) -> list[str]:
+def _words(texts: list[str], tables: list[str]) -> tuple[OcrWord, ...]:
+    """Every word of the document: from Tesseract's TSV where the direct path kept it, else
+    from the page's text."""
+    found: list[OcrWord] = []
+    for page, text in enumerate(texts):
+        table = tables[page] if page < len(tables) else ""
+        found += words_from_tsv(table, page) if table else words_from_text(text, page)
+    return tuple(found)
+
+
+def _ocr_direct(
+    task: DocumentTask, source_pdf: Path, output: Path, work: Path
+) -> tuple[list[str], list[str]]:
     """Tesseract on each page's own image, the scan kept as delivered; NotScanned if not."""
     keep: list[pikepdf.Pdf] = []
     try:
@@ -402,7 +428,7 @@ def _ocr_direct(task: DocumentTask, source_pdf: Path, output: Path, work: Path) 
     finally:
         for text in keep:
             text.close()
-    return [p.text for p in pages]
+    return [p.text for p in pages], [p.tsv for p in pages]
 
 
 def _ocr_with_ocrmypdf(task: DocumentTask, source_pdf: Path, output: Path, sidecar: Path) -> None:

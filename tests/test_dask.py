@@ -576,9 +576,9 @@ def own_cluster(tmp_path):
         time.sleep(0.2)
         return json.loads(info.read_text())["address"]
 
-    def workers(address: str, n: int) -> None:
+    def workers(address: str, n: int, env: dict[str, str] | None = None) -> None:
         for _ in range(n):
-            start("worker", address, "--nthreads", "1", "--no-dashboard")
+            start("worker", address, "--nthreads", "1", "--no-dashboard", env=env)
 
     try:
         yield scheduler, workers
@@ -648,3 +648,71 @@ def test_a_scheduler_that_reruns_tasks_of_dead_workers_is_refused(delivery, own_
     error = json.loads(out)
     assert "allowed-failures is 3" in error["error"]
     assert "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0" in error["remedy"]
+
+
+def other_tesseract(tmp_path: Path) -> dict[str, str]:
+    """A machine whose Tesseract is another version (it still reads pages)."""
+    folder = tmp_path / "other-bin"
+    folder.mkdir()
+    real = subprocess.run(["which", "tesseract"], capture_output=True, text=True).stdout.strip()
+    wrapper = folder / "tesseract"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "tesseract 5.5.4"; exit 0; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def wait_for(address: str, workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        code, out, err = esak("cluster", "status", "--scheduler", address, "--json")
+        if code in (0, 1) and json.loads(out)["totals"]["workers"] == workers:
+            return
+        assert time.monotonic() < deadline, (code, out, err)
+        time.sleep(0.5)
+
+
+def test_a_worker_with_other_software_is_named_and_the_run_refused(delivery, own_cluster, tmp_path):
+    start_scheduler, start_workers = own_cluster
+    address = start_scheduler()
+    start_workers(address, 1)
+    start_workers(address, 1, env=other_tesseract(tmp_path))
+    wait_for(address, 2)
+    code, out, _ = esak("cluster", "status", "--scheduler", address, "--json")
+    assert code == ExitCode.PROBLEMS
+    problems = json.loads(out)["problems"]
+    assert len(problems) == 1 and "tesseract tesseract 5.5.4 (here: tesseract 5." in problems[0]
+    ws = tmp_path / "ws"
+    code, out, _ = esak(
+        "--workspace", str(ws), "ingest", "--site", "borken", str(delivery),
+        "--scheduler", address, "--json",
+    )  # fmt: skip
+    assert code == ExitCode.DEPENDENCY
+    error = json.loads(out)
+    assert "1 worker(s)" in error["error"] and "5.5.4" in error["error"]
+    assert not (ws / "archive").exists() or not list((ws / "archive").rglob("*.pdf"))
+
+
+def test_a_worker_with_other_software_that_joins_later_stops_the_run(
+    delivery, own_cluster, tmp_path
+):
+    """No worker at the start (nothing to compare); the first one to come is another
+    machine's: its first task is refused and the run ends with exit 5, resumable."""
+    start_scheduler, start_workers = own_cluster
+    address = start_scheduler()
+    ws = tmp_path / "ws"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site", "borken",
+         str(delivery), "--scheduler", address, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    start_workers(address, 1, env=other_tesseract(tmp_path))
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == ExitCode.DEPENDENCY, err
+    assert "joined the cluster during the run" in json.loads(out)["error"]
+    assert not list((ws / "archive").rglob("*.pdf"))
+    clean(ws)

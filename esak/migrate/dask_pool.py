@@ -38,6 +38,7 @@ from esak.errors import DependencyError, EsakError, ExitCode, UsageError
 from esak.files import display_name
 from esak.migrate.executor import Lost, default_workers
 from esak.migrate.scheduler import WORKER_DIED
+from esak.migrate.software import WrongSoftware, differences, software
 from esak.migrate.tasks import ClassifyTask, CountTask, DocumentResult, DocumentTask
 
 #: Seconds to wait for the scheduler to answer when connecting.
@@ -153,6 +154,23 @@ def _starting_local() -> Iterator[None]:
         ) from exc
 
 
+def check_software(
+    client: Any, here: dict[str, str], workers: list[str] | None = None
+) -> list[str]:
+    """Each worker whose software differs from ``here``, as ``address: what differs``."""
+    try:
+        there = client.run(software, workers=workers)
+    except (OSError, TimeoutError):
+        raise
+    except Exception as exc:  # raised on a worker: most likely no esak there at all
+        return [f"a worker cannot run esak ({type(exc).__name__}: {exc})"]
+    return [
+        f"{address}: {', '.join(diff)}"
+        for address, theirs in sorted(there.items())
+        if (diff := differences(here, theirs))
+    ]
+
+
 def _allowed_failures(client: Any) -> int | None:
     """The scheduler's ``allowed-failures``; None if it cannot be asked."""
     # A lambda travels by value: the scheduler's machine needs no esak.
@@ -187,6 +205,7 @@ class DaskPool:
         from esak.migrate.dask_worker import OwnGroup, Reaper
 
         self.cluster = cluster
+        self._software: dict[str, str] = {}
         self._local: Any = None
         self.client: Any = None
         self._flights: dict[Future[Any], _Flight] = {}
@@ -241,6 +260,15 @@ class DaskPool:
                 )
             self.client.register_plugin(OwnGroup())
             self.client.register_plugin(Reaper())
+            self._software = software()
+            refused = check_software(self.client, self._software)
+            if refused:
+                raise WrongSoftware(
+                    f"{len(refused)} worker(s) of {address} would make other documents than "
+                    "this machine: " + "; ".join(refused),
+                    "install the same esak, Tesseract with its deu model and Ghostscript on "
+                    "every machine (make system venv), or stop those workers",
+                )
         except BaseException:
             self._shutdown()
             raise
@@ -290,7 +318,8 @@ class DaskPool:
         key = f"esak-{_label(task)}"
         where = self._place(paths)
         future = self.client.submit(
-            run_task, fn, task, env, names, *blobs, key=key, pure=False, workers=where,
+            run_task, fn, task, env, self._software, names, *blobs, key=key, pure=False,
+            workers=where,
             allow_other_workers=where is not None,  # the worker went away: any other one
         )  # fmt: skip
         done: Future[Any] = Future()
@@ -437,6 +466,7 @@ class DaskPool:
             return
         try:
             if future.status == "finished":
+                # A WrongSoftware outcome is raised: the scheduler ends the run with it.
                 outcome: Any = self._received(task, future.result())
             elif future.status == "cancelled":
                 outcome = WorkerLost(f"{WORKER_DIED}: its task was cancelled")
@@ -455,8 +485,15 @@ class DaskPool:
                 done.set_result(outcome)
 
     def _received(self, task: Any, value: Any) -> Any:
-        from esak.migrate.dask_worker import Shipped
+        from esak.migrate.dask_worker import Refused, Shipped
 
+        if isinstance(value, Refused):
+            return WrongSoftware(
+                f"a worker that joined the cluster during the run ({value.worker}) would make "
+                "other documents than this machine: " + "; ".join(value.differences),
+                "install the same esak, Tesseract with its deu model and Ghostscript there "
+                "(make system venv), or stop that worker; then run again to resume",
+            )
         if not isinstance(value, Shipped):
             return value
         result: DocumentResult = value.result
@@ -583,6 +620,7 @@ def cluster_status(address: str) -> ClusterStatus:
         info = client.scheduler_info(n_workers=-1)
         processing = client.processing()
         allowed = _allowed_failures(client)
+        refused = check_software(client, software())
     except (OSError, TimeoutError) as exc:
         raise DependencyError(
             f"the Dask scheduler at {address} stopped answering ({type(exc).__name__}: {exc})",
@@ -615,6 +653,7 @@ def cluster_status(address: str) -> ClusterStatus:
             f"allowed-failures is {allowed}: ingest refuses this scheduler; "
             f"start it with {ALLOWED_FAILURES_ENV}"
         )
+    problems += [f"other software than here on {r}" for r in refused]
     without = [w.address for w in workers if not w.nanny]
     if without:
         problems.append(

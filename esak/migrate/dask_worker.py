@@ -37,6 +37,7 @@ from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from esak import faults
+from esak.migrate.software import differences, software
 from esak.migrate.tasks import (
     ClassifyResult,
     CountResult,
@@ -62,17 +63,29 @@ class Shipped:
     pdf: bytes
 
 
+@dataclass(frozen=True)
+class Refused:
+    """Not run: this worker's software differs from the coordinator's (see software.py)."""
+
+    worker: str
+    differences: tuple[str, ...]
+
+
 def run_task(
     fn: Callable[[Any], Any],
     task: Any,
     env: dict[str, str],
+    expect: dict[str, str],
     names: tuple[str, ...] | None,
     *blobs: bytes | None,
 ) -> Any:
-    """Run ``fn(task)`` on this worker. ``names`` are the input files' paths relative to the
-    private folder (``blobs`` their bytes; None: the file could not be read), or None when
-    every host sees the delivery and the workspace (``--shared-path``)."""
+    """Run ``fn(task)`` on this worker, if its software is ``expect`` (the coordinator's;
+    empty: not compared). ``names`` are the input files' paths relative to the private
+    folder (``blobs`` their bytes; None: the file could not be read), or None when every
+    host sees the delivery and the workspace (``--shared-path``)."""
     global _busy
+    if expect and (diff := differences(expect, software())):
+        return Refused(_address(), tuple(diff))
     with _LOCK:
         _busy = True
         try:
@@ -101,6 +114,12 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _address() -> str:
+    with contextlib.suppress(ValueError):
+        return str(get_worker().address)
+    return "?"
 
 
 def _scratch() -> str | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from esak.errors import UsageError
+from esak.errors import DependencyError, UsageError
 from esak.migrate.executor import WorkerPool
 
 #: Why a job's worker went away under it.
@@ -145,6 +145,9 @@ class Scheduler:
                     continue
                 try:
                     result = future.result()
+                except DependencyError as exc:  # the pool found what no retry mends
+                    self.abort(exc)
+                    return
                 except Exception as exc:  # the task raised: a bug or a library failing
                     lost = self.pool.lost(exc)
                     if lost == "pool":

@@ -555,7 +555,12 @@ def _named_files(
 ) -> tuple[dict[str, tuple[str, int]], int, int, list[str], list[str]]:
     """The archive files an index names for ``site`` (None: all): documents and their notes.
     Returns (files, documents, notes, sites, unsafe paths)."""
-    where, args = ("WHERE d.site = ?", [site]) if site is not None else ("", [])
+    kept = []
+    if any(r[1] == "purge_id" for r in conn.execute("PRAGMA table_info(documents)")):
+        kept = ["d.purge_id IS NULL"]  # purged after the handover: no file any more
+    clauses = (["d.site = ?"] if site is not None else []) + kept
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    args = [site] if site is not None else []
     docs = conn.execute(
         f"SELECT d.path, d.sha256, d.size, d.site FROM documents d {where} ORDER BY d.path", args
     ).fetchall()

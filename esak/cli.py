@@ -1641,8 +1641,9 @@ def main() -> None:
 
 # The handover's commands live in their own module; registered here, after every name they
 # import from this one exists.
-from esak.cli_export import export, search  # noqa: E402
+from esak.cli_export import export, purge, search  # noqa: E402
 
 cli.add_command(export)
 cli.add_command(search)
+cli.add_command(purge)
 import esak.cli_mail  # noqa: E402, F401 (the `esak mail` group adds itself to cli)

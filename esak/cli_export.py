@@ -95,3 +95,112 @@ def search(app: App, words: tuple[str, ...], site: str | None, household: str | 
     result = find(app.workspace, " ".join(words), site=site, household=household,
                   doc_type=doc_type, limit=limit)  # fmt: skip
     _conclude(result, as_json, render.search_hits)
+
+
+@click.group(invoke_without_command=True)
+@site_option(required=False)
+@click.option("--exported", "bag", type=click.Path(path_type=Path, file_okay=False),
+              default=None, metavar="BAG_DIR",
+              help="The verified export the DMS has taken over.")  # fmt: skip
+@click.option("--by", default=None, metavar="NAME", help="Who decides the deletion.")
+@click.option("--reason", default=None, metavar="TEXT",
+              help="Why, e.g. the DMS's confirmation of the import.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="FILE",
+              help="Also write the deletion record (Löschprotokoll) here.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["pdf", "csv"]), default=None,
+              help="Of the deletion record [default: from the name of -o FILE].")  # fmt: skip
+@json_option
+@workspace_option
+@click.pass_context
+@handle_errors
+def purge(ctx: click.Context, site: str | None, bag: Path | None, by: str | None,
+          reason: str | None, dry_run: bool, output: Path | None, fmt: str | None,
+          as_json: bool) -> None:  # fmt: skip
+    """Delete the workspace's copy of what the DMS has taken over: for every document that
+    the verified export BAG_DIR holds with the same sha256 and whose paper was released, its
+    PDF, transfer note and searchable text. Hashes, page accounting, cases, QA, releases and
+    the audit log stay. Recorded, with a deletion record (Löschprotokoll).
+
+    Example: esak purge --site borken --exported /mnt/dms-import/borken-2021-04-30
+    --by "A. Admin" --reason "DMS-Import bestätigt, Ticket 4711" -o loeschprotokoll.pdf
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if site is None or bag is None or by is None or reason is None:
+        raise click.UsageError("esak purge needs --site SITE --exported BAG_DIR --by NAME "
+                               "--reason TEXT")  # fmt: skip
+    from esak.purge import purge_record, purge_site
+
+    app: App = ctx.obj
+    kind = _record_format(output, fmt)
+    result = purge_site(app.workspace, site, bag, by=by, reason=reason, dry_run=dry_run)
+    if output is not None and result.purge_id is not None:
+        _write_record(purge_record(app.workspace, result.purge_id), output, kind)
+    _conclude(result, as_json, render.purged)
+
+
+def _record_format(output: Path | None, fmt: str | None) -> str:
+    from esak.errors import UsageError
+
+    if output is None:
+        return fmt or "pdf"
+    kind = fmt or output.suffix.lower().lstrip(".")
+    if kind not in ("pdf", "csv"):
+        raise UsageError(f"{output}: the deletion record is written as .pdf or .csv",
+                         "-o FILE.pdf, -o FILE.csv or --format pdf|csv")  # fmt: skip
+    return kind
+
+
+def _write_record(record: dict[str, Any], output: Path, kind: str) -> None:
+    from esak.purge import protocol_csv, protocol_pdf
+    from esak.report import write_report
+    from esak.report.pdf import write_pdf
+
+    if kind == "csv":
+        write_report(output, protocol_csv(record), bom=True)
+    else:
+        write_pdf(output, protocol_pdf(record))
+
+
+@purge.command("list")
+@site_option(required=False)
+@json_option
+@workspace_option
+@click.pass_obj
+@handle_errors
+def purge_list(app: App, site: str | None, as_json: bool) -> None:
+    """Every purge: when, by whom, why, which export, how many documents and pages.
+
+    Example: esak purge list --site borken
+    """
+    from esak.cli import _emit_json
+    from esak.purge import purges
+
+    listed = purges(app.workspace, site)
+    if as_json:
+        _emit_json({"purges": listed})
+    else:
+        render.purges_listed(listed)
+
+
+@purge.command("record")
+@click.argument("purge_id", type=int, metavar="PURGE")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              required=True, metavar="FILE", help="The deletion record to write.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["pdf", "csv"]), default=None,
+              help="[default: from the name of FILE]")  # fmt: skip
+@workspace_option
+@click.pass_obj
+@handle_errors
+def purge_record_command(app: App, purge_id: int, output: Path, fmt: str | None) -> None:
+    """The deletion record (Löschprotokoll) of one purge, for the data protection officer:
+    every document deleted (household, volume, document, pages, sha256), when, by whom, why.
+
+    Example: esak purge record 3 -o loeschprotokoll-3.pdf
+    """
+    from esak.purge import purge_record
+
+    _write_record(purge_record(app.workspace, purge_id), output, _record_format(output, fmt))
+    render.record_written(output)

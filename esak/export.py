@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tomllib
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ INDEX_CSV, INDEX_JSON = "index.csv", "index.json"
 COLUMNS = ("household", "volume", "document", "type", "pages", "received_at", "sha256",
            "transfer_note", "path")  # fmt: skip
 EXPORTED = "export_made"
+#: The bag-info.txt field that names the export (``exports.token``).
+TOKEN_FIELD = "esak-Export-Token"
 
 
 @dataclass
@@ -133,7 +136,9 @@ def _documents(index: Index, site: str, households: list[str], since: str | None
         "d.sha256, d.size, d.path, n.path AS note, n.sha256 AS note_sha256, "
         "COALESCE((SELECT MAX(s.superseded_at) FROM superseded_documents s "
         "WHERE s.document_id = d.id), d.created_at) AS changed "
-        "FROM documents d LEFT JOIN transfer_notes n ON n.document_id = d.id WHERE d.site = ?"
+        "FROM documents d LEFT JOIN transfer_notes n ON n.document_id = d.id WHERE d.site = ? "
+        # Handed over and deleted here already: nothing left to export.
+        "AND d.purge_id IS NULL"
     )
     args: list[Any] = [site]
     if households:
@@ -192,8 +197,9 @@ def export_site(
             tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             try:
+                token = uuid.uuid4().hex
                 total = _write_bag(workspace, profile.key, documents, tmp, mapping,
-                                   {"size": size, "root": root}, day)  # fmt: skip
+                                   {"size": size, "root": root}, day, token)  # fmt: skip
                 os.replace(tmp, output)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -203,7 +209,8 @@ def export_site(
             with index.transaction() as db:
                 row = {"site": profile.key, "place": str(output), "created_at": now(),
                        "since": day, "documents": len(documents), "bytes": total,
-                       "audit_size": size, "audit_root": root, "run_id": run.id}  # fmt: skip
+                       "audit_size": size, "audit_root": root, "run_id": run.id,
+                       "token": token}  # fmt: skip
                 result.export_id = int(db["exports"].insert(row).last_pk)
                 db["export_documents"].insert_all(
                     {"export_id": result.export_id, "document_id": d["id"],
@@ -214,7 +221,8 @@ def export_site(
 
 
 def _write_bag(workspace: Workspace, site: str, documents: list[dict], tmp: Path,
-               mapping: Mapping, audit: dict[str, Any], since: str | None) -> int:  # fmt: skip
+               mapping: Mapping, audit: dict[str, Any], since: str | None,
+               token: str) -> int:  # fmt: skip
     tmp.mkdir(mode=0o700, parents=True)
     total = 0
     entries = []
@@ -251,6 +259,8 @@ def _write_bag(workspace: Workspace, site: str, documents: list[dict], tmp: Path
         "esak-Export-Time": now(),
         "esak-Audit-Checkpoint": f"size {audit['size']} root {audit['root']}",
         "esak-Mapping": mapping.name,
+        # Which export of the workspace this is, wherever the bag is moved (esak purge).
+        TOKEN_FIELD: token,
     }
     bag = bagit.make_bag(str(tmp), bag_info=info, checksums=["sha256", "sha512"])
     (tmp / INDEX_CSV).write_bytes(_index_csv(entries, mapping))

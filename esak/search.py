@@ -104,8 +104,9 @@ def reindex(workspace: Workspace, site: str | None = None) -> ReindexResult:
         recorded_run(index, "search reindex", key, {"site": key}) as run,
     ):
         result.run_id = run.id
-        sql = "SELECT id, site, household, path FROM documents"
-        rows = index.db.execute(sql + (" WHERE site = ?" if key else ""),
+        # A purged document's text is gone on purpose, with its PDF (esak purge).
+        sql = "SELECT id, site, household, path FROM documents WHERE purge_id IS NULL"
+        rows = index.db.execute(sql + (" AND site = ?" if key else ""),
                                 [key] if key else []).fetchall()  # fmt: skip
         for doc_id, doc_site, household, path in rows:
             try:

@@ -72,6 +72,10 @@ EXCEL_SEMICOLON = (
 )
 
 
+#: What the rows of EXCEL_SEMICOLON keep (the names are read, never kept).
+EXCEL_FIELDS = [("aktiv", 2), ("aktiv", 1), ("ruhend", None)]
+
+
 def test_windows_1252_names_decode(tmp_path: Path, index: Index) -> None:
     path = write(tmp_path, EXCEL_SEMICOLON, encoding="cp1252")
     raw = path.read_bytes()
@@ -83,11 +87,11 @@ def test_windows_1252_names_decode(tmp_path: Path, index: Index) -> None:
     assert parsed.encoding == "cp1252"
     assert parsed.delimiter == ";"
     assert parsed.problems == []
-    assert [r.name for r in parsed.rows] == list(NAMES)
+    assert [(r.status, r.volumes) for r in parsed.rows] == EXCEL_FIELDS
 
     import_expected(index, "borken", path, is_household)
     rows = stored(index)
-    assert [rows[h]["name"] for h in (H1, H2, H3)] == list(NAMES)
+    assert all("name" not in rows[h] for h in (H1, H2, H3))  # read, never kept
     assert rows[H1]["volumes"] == 2
     assert rows[H3]["volumes"] is None
     assert rows[H3]["status"] == "ruhend"
@@ -100,14 +104,14 @@ def test_utf8_with_bom(tmp_path: Path) -> None:
     # If the BOM stayed in the text, the first header cell would not be recognised.
     assert parsed.encoding == "utf-8-sig"
     assert [r.household for r in parsed.rows] == [H1, H2, H3]
-    assert [r.name for r in parsed.rows] == list(NAMES)
+    assert [(r.status, r.volumes) for r in parsed.rows] == EXCEL_FIELDS
 
 
 def test_utf8_without_bom(tmp_path: Path) -> None:
     path = write(tmp_path, EXCEL_SEMICOLON, encoding="utf-8")
     parsed = parse(path)
     assert parsed.encoding == "utf-8"
-    assert [r.name for r in parsed.rows] == list(NAMES)
+    assert [(r.status, r.volumes) for r in parsed.rows] == EXCEL_FIELDS
 
 
 def test_neither_utf8_nor_cp1252(tmp_path: Path) -> None:
@@ -130,8 +134,8 @@ def test_comma_delimiter_with_quoted_comma(tmp_path: Path) -> None:
     assert parsed.delimiter == ","
     assert parsed.problems == []
     assert parsed.rows == [
-        ExpectedRow(H1, "Müller, Jürgen", "aktiv", 3, 2),
-        ExpectedRow(H2, "Weiß", None, None, 3),
+        ExpectedRow(H1, "aktiv", 3, 2),
+        ExpectedRow(H2, None, None, 3),
     ]
 
 
@@ -140,7 +144,6 @@ def test_semicolon_delimiter_with_quoted_semicolon(tmp_path: Path) -> None:
     parsed = parse(path)
     assert parsed.delimiter == ";"
     assert parsed.problems == []
-    assert parsed.rows[0].name == "Müller; Jürgen"
     assert parsed.rows[0].status == "aktiv"
 
 
@@ -159,13 +162,13 @@ def test_volumes_header_aliases(tmp_path: Path, header: str) -> None:
 def test_columns_in_any_order_and_unknown_ones_ignored(tmp_path: Path) -> None:
     text = f"Sachbearbeiter;Status;Geburtsdatum;BG-Nummer;Name\nSB 12;aktiv;01.01.1970;{H1};Weiß\n"
     parsed = parse(write(tmp_path, text))
-    assert parsed.rows == [ExpectedRow(H1, "Weiß", "aktiv", None, 2)]
+    assert parsed.rows == [ExpectedRow(H1, "aktiv", None, 2)]
 
 
 def test_only_household_column(tmp_path: Path) -> None:
     parsed = parse(write(tmp_path, f"household\n{H1}\n{H2}\n"))
     assert [r.household for r in parsed.rows] == [H1, H2]
-    assert all(r.name is None and r.volumes is None for r in parsed.rows)
+    assert all(r.status is None and r.volumes is None for r in parsed.rows)
 
 
 def test_excel_sep_hint_line(tmp_path: Path) -> None:
@@ -176,7 +179,7 @@ def test_excel_sep_hint_line(tmp_path: Path) -> None:
 
 def test_whitespace_around_values_is_stripped(tmp_path: Path) -> None:
     parsed = parse(write(tmp_path, f"household;name;volumes\n {H1} ; Weiß ; 2 \n"))
-    assert parsed.rows == [ExpectedRow(H1, "Weiß", None, 2, 2)]
+    assert parsed.rows == [ExpectedRow(H1, None, 2, 2)]
 
 
 # --- bad rows and line numbers -------------------------------------------------------------
@@ -237,7 +240,7 @@ def test_quoted_multiline_field_keeps_line_numbers(tmp_path: Path) -> None:
     )
     parsed = parse(write(tmp_path, text))
     assert [(r.household, r.line) for r in parsed.rows] == [(H1, 2), (H3, 5)]
-    assert parsed.rows[0].name == "Müller,\r\nJürgen"
+    assert (parsed.rows[0].status, parsed.rows[0].volumes) == ("aktiv", 1)
     assert [p.line for p in parsed.problems] == [4]
 
 
@@ -517,7 +520,7 @@ def archived_index(index: Index) -> None:
     populate(index, None, "borken", TINY)
     index.db["expected"].insert(
         {"site": "borken", "household": H1, "status": "aktiv", "volumes": 2,
-         "name": "Müller", "source_file": "x.csv", "source_line": 4, "imported_at": "t"}
+         "source_file": "x.csv", "source_line": 4, "imported_at": "t"}
     )  # fmt: skip
 
 
@@ -639,13 +642,13 @@ def test_a_list_without_optional_columns_leaves_those_fields(tmp_path, index) ->
         is_household,
     )  # fmt: skip
     assert (bare.updated, bare.unchanged) == (0, 3)
-    assert stored(index) == full  # names, status and volumes kept
+    assert stored(index) == full  # status and volumes kept
     # A list with a volumes column changes the volumes, and only them.
     volumes = write(tmp_path, f"household;Bände\n{H1};5\n{H2};\n", name="volumes.csv")
     result = import_expected(index, "borken", volumes, is_household)
     assert result.updated_households == [H1, H2]
     rows = stored(index)
-    assert (rows[H1]["volumes"], rows[H1]["status"], rows[H1]["name"]) == (5, "aktiv", NAMES[0])
+    assert (rows[H1]["volumes"], rows[H1]["status"]) == (5, "aktiv")
     assert rows[H2]["volumes"] is None and rows[H2]["status"] == "aktiv"  # the cell was empty
 
 

@@ -44,7 +44,6 @@ def _row(household: str = "95401BG0000101") -> dict[str, object]:
     return {
         "site": "borken",
         "household": household,
-        "name": None,
         "status": None,
         "volumes": 1,
         "source_file": "list.csv",
@@ -96,7 +95,6 @@ def test_new_index_has_current_schema(index: Index) -> None:
     assert set(expected.columns_dict) == {
         "site",
         "household",
-        "name",
         "status",
         "volumes",
         "source_file",
@@ -226,9 +224,9 @@ def test_killed_run_leaves_no_half_change(index_path: Path) -> None:
         index = Index.open(Path({str(index_path)!r}))
         with index.transaction() as db:
             db.execute("INSERT INTO expected VALUES "
-                       "('borken', '95401BG0000101', NULL, NULL, 1, 'f', 2, 't')")
+                       "('borken', '95401BG0000101', NULL, 1, 'f', 2, 't')")
             db.execute("INSERT INTO expected VALUES "
-                       "('borken', '95401BG0000102', NULL, NULL, 1, 'f', 3, 't')")
+                       "('borken', '95401BG0000102', NULL, 1, 'f', 3, 't')")
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )

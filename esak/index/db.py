@@ -686,6 +686,62 @@ def _m013_search(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_minimise(db: sqlite_utils.Database) -> None:
+    """Data minimisation and purge after handover (SGB X § 67c, DSGVO Art. 5 (1) c, e):
+
+    - ``expected.name`` goes: esak never read it, and a person's name is social data it does
+      not need. (``Index._migrate`` vacuums the file after this migration, so the names leave
+      its free pages too; ``secure_delete`` zeroes what is deleted from now on.)
+    - ``purges``: each purge of a site's content after its verified export (who, why, which
+      bag, when it began and ended); ``purge_documents``: every document it removed, with the
+      hashes and pages that stay as evidence. ``documents.purge_id`` marks a document whose
+      PDF, transfer note and text are gone on purpose: its row and its pages stay.
+    - ``exports.token``: the id a bag carries in its bag-info.txt (``esak-Export-Token``), so
+      that a bag moved to the DMS's staging area is still known as the export it is."""
+    db.execute("ALTER TABLE expected DROP COLUMN name")
+    _execute_all(
+        db,
+        """
+        CREATE TABLE purges (
+            id INTEGER PRIMARY KEY,
+            site TEXT NOT NULL,
+            export_id INTEGER NOT NULL REFERENCES exports(id),
+            bag TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            documents INTEGER NOT NULL,
+            pages INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        );
+        CREATE TABLE purge_documents (
+            purge_id INTEGER NOT NULL REFERENCES purges(id),
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            household TEXT NOT NULL,
+            volume INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            pages INTEGER NOT NULL,
+            note_path TEXT,
+            note_sha256 TEXT,
+            delivery_id INTEGER,
+            PRIMARY KEY (purge_id, document_id)
+        );
+        ALTER TABLE documents ADD COLUMN purge_id INTEGER REFERENCES purges(id);
+        ALTER TABLE exports ADD COLUMN token TEXT
+        """,
+    )
+
+
+#: Migrations after which the file is vacuumed: they removed social data that must not stay
+#: in the file's free pages.
+_VACUUM_AFTER = {"_m014_minimise"}
+
+
 #: Migrations that rebuild a table (one others refer to, or one that refers to others): run
 #: with foreign keys off (SQLite's rule for such changes), the references checked before the
 #: transaction commits.
@@ -714,6 +770,7 @@ MIGRATIONS: list[Migration] = [
     _m011_release,
     _m012_mail,
     _m013_search,
+    _m014_minimise,
 ]
 
 
@@ -926,6 +983,9 @@ class Index:
         conn = self.db.conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows (a purged page's text, a dropped column) are overwritten with zeros,
+        # not left readable in free pages of the file until they happen to be reused.
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         # In WAL mode NORMAL syncs the WAL only at checkpoints: a power cut can take back the
         # last commits (never half of one), commits the run has already reported and whose
@@ -946,9 +1006,11 @@ class Index:
                 f"(schema {self.schema_version}; this esak knows up to schema {known})",
                 "upgrade esak",
             )
+        vacuum = False
         for target, migration in enumerate(MIGRATIONS, start=1):
             if self.schema_version >= target:
                 continue
+            vacuum = vacuum or migration.__name__ in _VACUUM_AFTER
             rebuilds = migration.__name__ in _WITHOUT_FOREIGN_KEYS
             if rebuilds:  # a no-op inside a transaction: switched before it begins
                 self.db.conn.execute("PRAGMA foreign_keys=OFF")
@@ -972,6 +1034,15 @@ class Index:
             finally:
                 if rebuilds:
                     self.db.conn.execute("PRAGMA foreign_keys=ON")
+        if vacuum:
+            self.compact()
+
+    def compact(self) -> None:
+        """Rewrite the file without free pages and empty the WAL: what was deleted is then
+        nowhere in the index's files (a killed VACUUM leaves the file as it was)."""
+        conn = self.db.conn
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:

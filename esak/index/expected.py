@@ -4,8 +4,10 @@ It comes as a CSV export from the specialist procedure, often opened and re-save
 so it may be UTF-8 (with or without BOM) or Windows-1252, separated by ``;`` or ``,``.
 Rows that do not parse are reported by line number and skipped; the rest still load.
 
-Personal names are stored in the index but never appear in a reason, an error or the
-JSON report: those end up in logs and tickets.
+A person's name is never kept (data minimisation, SGB X § 67c): a ``name`` column is
+recognised, so that a list exported with one is read as it is, and its cells are dropped as
+the row is parsed. No name is stored, logged, shown or put into a reason: reasons name
+households by number and lines by their number.
 
 A list is easy to get wrong: another site's export, the wrong column, an old file with
 households whose paper is already scanned. An import is refused (``force`` overrides) when
@@ -48,7 +50,8 @@ _COLUMN_ALIASES = {
 _REMEDY_SAVE_AS = "in Excel use File → Save As → 'CSV UTF-8' or 'CSV (semicolon separated)'"
 
 #: The optional columns, as the index stores them; a list without one leaves it as it was.
-OPTIONAL_COLUMNS = ("name", "status", "volumes")
+#: (``name`` is read, never stored.)
+OPTIONAL_COLUMNS = ("status", "volumes")
 
 #: Households named in a message before "and N more".
 _SHOW = 10
@@ -57,7 +60,6 @@ _SHOW = 10
 @dataclass(frozen=True)
 class ExpectedRow:
     household: str
-    name: str | None
     status: str | None
     volumes: int | None
     #: Physical line in the file where the row starts (header = line 1).
@@ -199,7 +201,7 @@ def _import_expected(
 ) -> ExpectedImport:
     """Load an expected list into the index for ``site``, in one transaction.
 
-    Households already listed with the same name, status and volumes are left untouched
+    Households already listed with the same status and volumes are left untouched
     (their ``imported_at`` too), so importing the same list twice changes nothing. An
     optional column the list does not have leaves that field as it is. With ``replace``,
     households of the site missing from this list are removed — except those whose row was
@@ -276,12 +278,12 @@ def _import_expected(
         # Checked and planned inside the transaction: on the index as it is now.
         plan = plan_and_check()
         conn.executemany(
-            "INSERT INTO expected (site, household, name, status, volumes, "
-            "source_file, source_line, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO expected (site, household, status, volumes, "
+            "source_file, source_line, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             plan.insert,
         )
         conn.executemany(
-            "UPDATE expected SET name = ?, status = ?, volumes = ?, source_file = ?, "
+            "UPDATE expected SET status = ?, volumes = ?, source_file = ?, "
             "source_line = ?, imported_at = ? WHERE site = ? AND household = ?",
             plan.update,
         )
@@ -319,9 +321,9 @@ def _plan(
     named: set[str],
 ) -> _Plan:
     existing = {
-        household: (name, status, volumes)
-        for household, name, status, volumes in conn.execute(
-            "SELECT household, name, status, volumes FROM expected WHERE site = ?", (site,)
+        household: (status, volumes)
+        for household, status, volumes in conn.execute(
+            "SELECT household, status, volumes FROM expected WHERE site = ?", (site,)
         )
     }
     present = [column in parsed.columns for column in OPTIONAL_COLUMNS]
@@ -329,7 +331,7 @@ def _plan(
     update: list[tuple[Any, ...]] = []
     unchanged = 0
     for row in parsed.rows:
-        listed = (row.name, row.status, row.volumes)
+        listed = (row.status, row.volumes)
         before = existing.get(row.household)
         if before is None:
             insert.append((site, row.household, *listed, source, row.line, now))
@@ -447,8 +449,8 @@ def expected_households(index: Index, site: str) -> list[str]:
 
 
 def list_expected(index: Index, site: str) -> dict[str, Any]:
-    """The site's expected list as scripts and people see it: every column but the name
-    (never shown), and how many documents each household has archived at the site."""
+    """The site's expected list as scripts and people see it: every column it keeps, and how
+    many documents each household has archived at the site."""
     keys = ("household", "status", "volumes", "documents", "source_file", "source_line",
             "imported_at")  # fmt: skip
     rows = index.db.conn.execute(
@@ -807,7 +809,6 @@ def _check_row(
 
     return ExpectedRow(
         household=household,
-        name=value("name"),
         status=value("status"),
         volumes=volumes,
         line=line,

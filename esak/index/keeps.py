@@ -53,6 +53,8 @@ class DocumentState:
     text_chars: int
     #: the input pages it holds, in document order
     page_indexes: list[int]
+    #: handed over to the DMS and deleted here (esak purge)
+    purged: bool = False
 
     def record(self) -> dict[str, Any]:
         return {"path": self.path, "pages": self.pages, "size": self.size,
@@ -116,8 +118,9 @@ def nearest_document(
 
 
 def document_state(index: Index, document_id: int) -> DocumentState:
-    path, pages, size, sha256, text_chars = index.db.execute(
-        "SELECT path, pages, size, sha256, text_chars FROM documents WHERE id = ?", [document_id]
+    path, pages, size, sha256, text_chars, purge_id = index.db.execute(
+        "SELECT path, pages, size, sha256, text_chars, purge_id FROM documents WHERE id = ?",
+        [document_id],
     ).fetchone()
     indexes = [
         r[0]
@@ -126,7 +129,7 @@ def document_state(index: Index, document_id: int) -> DocumentState:
             [document_id],
         )
     ]
-    return DocumentState(path, pages, size, sha256, text_chars, indexes)
+    return DocumentState(path, pages, size, sha256, text_chars, indexes, purge_id is not None)
 
 
 def document_page(index: Index, file_id: int, page_index: int) -> int:

@@ -55,7 +55,7 @@ def archived_pages(index: Index, delivery_ids: list[int]) -> list[dict[str, Any]
         "doc.path, p.document_page, p.reason, f.delivery_id, p.rotation, doc.engine FROM pages p "
         "JOIN input_files f ON f.id = p.file_id JOIN documents doc ON doc.id = p.document_id "
         f"WHERE f.delivery_id IN ({marks}) AND f.outcome = ? AND p.outcome = ? "
-        "ORDER BY f.id, p.page_index",
+        "AND doc.purge_id IS NULL ORDER BY f.id, p.page_index",  # purged: nothing to look at
         [*params, FileOutcome.INGESTED, PageOutcome.ARCHIVED],
     )
     return [dict(zip(_PAGE_COLUMNS, row, strict=True)) for row in rows]

@@ -26,8 +26,10 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
         "SELECT d.site, d.volume, d.seq, d.doc_type, d.path, d.pages, d.sha256, d.size, d.pdfa, "
         "d.created_at, f.relpath, "
         "(SELECT MIN(page_index) FROM pages p WHERE p.document_id = d.id), "
-        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id), d.id, d.received_at "
+        "(SELECT MAX(page_index) FROM pages p WHERE p.document_id = d.id), d.id, d.received_at, "
+        "u.id, u.finished_at, u.by_name "
         "FROM documents d JOIN input_files f ON f.id = d.file_id "
+        "LEFT JOIN purges u ON u.id = d.purge_id "
         "WHERE d.household = ? ORDER BY d.site, d.volume = 0, d.volume, d.seq",
         [household],
     ).fetchall()
@@ -67,6 +69,9 @@ def household_documents(index: Index, household: str, archive_dir: Path) -> dict
             "source": {"file": r[10], "first_page": _from_1(r[11]), "last_page": _from_1(r[12])},
             "transfer_note": _note(notes.get(r[13]), archive_dir),
             "received_at": r[14],
+            # Handed over to the DMS and deleted here (esak purge): the hashes stay.
+            "status": "archived" if r[15] is None else "purged",
+            "purged": None if r[15] is None else {"purge": r[15], "at": r[16], "by": r[17]},
         }
         for r in rows
     ]
@@ -93,6 +98,16 @@ def page_span(first: int | None, last: int | None) -> str:
 
 
 def document_sha256(index: Index, path: str) -> str | None:
-    """The recorded sha256 of the archived document at ``path``; ``None``: none recorded."""
-    row = index.db.execute("SELECT sha256 FROM documents WHERE path = ?", [path]).fetchone()
+    """The recorded sha256 of the archive file at ``path`` that the index keeps (a document's
+    PDF, or the transfer note of one); ``None``: none kept (never recorded, withdrawn, or
+    purged after its handover)."""
+    row = index.db.execute(
+        "SELECT sha256 FROM documents WHERE path = ? AND purge_id IS NULL", [path]
+    ).fetchone()
+    if row is None:
+        row = index.db.execute(
+            "SELECT n.sha256 FROM transfer_notes n JOIN documents d ON d.id = n.document_id "
+            "WHERE n.path = ? AND d.purge_id IS NULL",
+            [path],
+        ).fetchone()
     return None if row is None else str(row[0])

@@ -92,7 +92,7 @@ def documents(index: Index, delivery_id: int) -> list[dict[str, Any]]:
         "SELECT d.id, d.path, d.sha256, d.size, d.doc_type, n.path, n.sha256, n.size, n.status, "
         "n.document_sha256 FROM documents d JOIN input_files f ON f.id = d.file_id "
         "LEFT JOIN transfer_notes n ON n.document_id = d.id WHERE f.delivery_id = ? "
-        "ORDER BY d.path",
+        "AND d.purge_id IS NULL ORDER BY d.path",  # purged: released, handed over, gone
         [delivery_id],
     )
     keys = ("id", "path", "sha256", "size", "doc_type", "note_path", "note_sha256", "note_size",

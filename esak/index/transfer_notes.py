@@ -75,7 +75,8 @@ def site_notes(index: Index, site: str) -> list[tuple[str, int, str]]:
         (r[0], int(r[1]), r[2])
         for r in index.db.execute(
             "SELECT n.path, n.size, n.sha256 FROM transfer_notes n "
-            "JOIN documents d ON d.id = n.document_id WHERE d.site = ? ORDER BY n.path",
+            "JOIN documents d ON d.id = n.document_id WHERE d.site = ? AND d.purge_id IS NULL "
+            "ORDER BY n.path",
             [site],
         )
     ]
@@ -111,7 +112,8 @@ class DocumentFacts:
 
 
 def site_documents(index: Index, site: str, household: str | None) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM documents WHERE site = ?"
+    # A purged document's note is gone with its content (esak purge): nothing to rewrite.
+    sql = "SELECT * FROM documents WHERE site = ? AND purge_id IS NULL"
     args: list[Any] = [site]
     if household is not None:
         sql += " AND household = ?"

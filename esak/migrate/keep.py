@@ -248,6 +248,13 @@ def _target(index: Index, household: str, volume: int, document_id: int | None) 
     if document_id is None:
         return Target(household, volume, None, None, [])
     doc = keeps.document_state(index, document_id)
+    if doc.purged:
+        raise ProblemsError(
+            f"the document {doc.path} was handed over to the DMS and deleted here (esak purge): "
+            "a page can no longer be added to it",
+            "add the page to the e-file in the DMS, and close the Klärfall with esak clarify "
+            "close CASE --by NAME --reason TEXT",
+        )
     return Target(household, volume, document_id, doc.record(), doc.page_indexes, path=doc.path)
 
 

@@ -105,6 +105,8 @@ def site_report_html(report: SiteReport) -> str:
         (r.pages["input"], _("input pages")),
         (r.pages["quarantined"], _("pages set aside")),
     ]
+    if r.fixity.purged:
+        figures.append((r.fixity.purged, _("documents handed over and deleted")))
     level = _(LEVELS[r.level.value])
     parts = [
         _head(_("Verification {site}").format(site=r.site_name)),

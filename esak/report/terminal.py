@@ -333,7 +333,9 @@ def household_table(result: dict[str, Any]) -> None:
             str(d["document"]),
             escape(d["type"] or ""),
             str(d["pages"]),
-            escape(d["path"]),
+            escape(d["path"]) if not d.get("purged") else _(
+                "handed over and deleted {date} (sha256 {sha})").format(
+                date=local_date(d["purged"]["at"]), sha=d["sha256"][:16] + "…"),
             _("{file} p. {first}–{last}").format(
                 file=escape(src["file"]), first=src["first_page"], last=src["last_page"]
             ),
@@ -412,6 +414,8 @@ def verify_reports(reports: list[Any], to_stderr: bool = False) -> None:
             archive += ", " + _("{n} untracked").format(n=len(f["untracked"]))
         if d["level"] == "valid":
             archive += ", " + _("{n} invalid").format(n=len(f["invalid"]))
+        if f.get("purged"):
+            archive += "; " + _("{n} document(s) handed over and deleted").format(n=f["purged"])
         table.add_row(_("archive"), archive)
         con.print(table)
         for finding in finding_sentences(r, _):
@@ -1217,3 +1221,66 @@ def mail_statistics(stats: Any, to_stderr: bool = False) -> None:
         day = local_date(oldest["received_at"])
         text = line.format(case=oldest["case"], day=day, days=oldest["days"])
         con.print("[yellow]" + escape(text) + "[/]", soft_wrap=True)
+
+
+# --- purge ----------------------------------------------------------------------------------
+
+#: Why a document of an export is not purged, in words.
+PURGE_REFUSALS = {
+    "not_released": N_("paper originals not released"),
+    "changed_since_export": N_("changed since the export"),
+    "not_in_index": N_("no longer in the index"),
+}
+
+
+def purged(result: Any, to_stderr: bool = False) -> None:
+    con = _console(to_stderr)
+    d = result.to_dict()
+    if d["recovered"]:
+        con.print(_("finished an interrupted purge: {n} file(s) removed").format(
+            n=len(d["recovered"])), markup=False)  # fmt: skip
+    mb = f"{d['bytes'] / 1e6:.1f}"
+    if d["dry_run"]:
+        text = _("{site}: {n} document(s) ({pages} pages, {mb} MB) would be deleted; nothing "
+                 "was changed (--dry-run)")
+    else:
+        text = _("{site}: {n} document(s) ({pages} pages, {mb} MB) handed over and deleted, "
+                 "purge {purge}")
+    con.print(text.format(site=d["site"], n=len(d["documents"]), pages=d["pages"], mb=mb,
+                          purge=d["purge"]), markup=False, soft_wrap=True)  # fmt: skip
+    if d["already_purged"]:
+        con.print(_("{n} document(s) of this export were deleted before").format(
+            n=d["already_purged"]), markup=False)  # fmt: skip
+    if d["backups_holding_content"]:
+        places = ", ".join(d["backups_holding_content"])
+        con.print(_("backups made before this purge still hold what it deleted: {places} "
+                    "(make a new backup, then delete those)").format(places=places),
+                  markup=False, soft_wrap=True)  # fmt: skip
+    if d["refused"]:
+        con.print("[bold yellow]" + escape(_("{n} document(s) not deleted:").format(
+            n=len(d["refused"]))) + "[/]")  # fmt: skip
+        for r in d["refused"][:_LIST_LIMIT]:
+            con.print(escape(f"  {r['household']} {r['path'] or ''}: "
+                             f"{_(PURGE_REFUSALS.get(r['reason'], r['reason']))}"),
+                      soft_wrap=True)  # fmt: skip
+        if len(d["refused"]) > _LIST_LIMIT:
+            con.print(escape(_("… and {n} more").format(n=len(d["refused"]) - _LIST_LIMIT)))
+
+
+def purges_listed(listed: list[dict[str, Any]]) -> None:
+    if not listed:
+        out.print(_("no purge yet"))
+        return
+    table = Table(title=_("purges"))
+    for col in (_("purge"), _("site"), _("deleted on"), _("by"), _("reason"), _("documents"),
+                _("pages")):  # fmt: skip
+        table.add_column(col)
+    for p in listed:
+        table.add_row(str(p["id"]), escape(p["site"]), local_time(p["finished_at"]),
+                      escape(p["by_name"]), escape(p["reason"]), str(p["documents"]),
+                      str(p["pages"]))  # fmt: skip
+    out.print(table)
+
+
+def record_written(output: Any) -> None:
+    err.print(_("{path}: deletion record written").format(path=output), markup=False)

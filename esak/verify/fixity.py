@@ -7,6 +7,10 @@ Three levels, after BagIt's: each includes the one before.
 - ``valid``: and every file hashes to its recorded sha256, opens as PDF/A-2 with the
   recorded page count, and still has its text layer.
 
+A document purged after its handover to the DMS (:mod:`esak.purge`) has no file any more, on
+purpose: it is counted under ``purged`` ("übergeben und gelöscht"), and a file of it that is
+still there is a stray (a purge that was killed; the next verify removes it).
+
 Transfer notes (``<nnnn>.tv.xml`` beside a PDF, :mod:`esak.verify.transfer`) are files the
 index knows: never untracked. From level ``complete`` a recorded note that is gone is listed
 under ``missing`` and one whose size differs under ``changed``; ``valid`` re-hashes it too.
@@ -38,6 +42,8 @@ class Fixity:
     checked: int = 0
     #: transfer notes checked (levels complete and valid)
     notes_checked: int = 0
+    #: documents handed over to the DMS and deleted here (esak purge): no file to check
+    purged: int = 0
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
@@ -60,6 +66,7 @@ class Fixity:
             "not_checked": [] if self.untracked_checked else ["untracked"],
             "checked": self.checked,
             "notes_checked": self.notes_checked,
+            "purged": self.purged,
             "changed": self.changed,
             "missing": self.missing,
             "untracked": self.untracked,
@@ -71,9 +78,13 @@ def check_fixity(index: Index, archive_dir: Path, site: str, level: Level) -> Fi
     """The site's archive folder against the index; result paths are archive-relative."""
     result = Fixity(level)
     rows = index.db.execute(
-        "SELECT path, size, sha256, pages, text_chars FROM documents WHERE site = ? ORDER BY path",
+        "SELECT path, size, sha256, pages, text_chars FROM documents WHERE site = ? "
+        "AND purge_id IS NULL ORDER BY path",
         [site],
     ).fetchall()
+    (result.purged,) = index.db.execute(
+        "SELECT COUNT(*) FROM documents WHERE site = ? AND purge_id IS NOT NULL", [site]
+    ).fetchone()
     result.checked = len(rows)
     root = str(archive_dir)
     # Strings, not pathlib: at 70,000 files per district the path objects cost more than stat.

@@ -241,7 +241,8 @@ def write_document_notes(
     marks = ", ".join("?" * len(document_ids))
     documents = list(
         index.db.query(
-            f"SELECT * FROM documents WHERE site = ? AND id IN ({marks}) ORDER BY id",
+            f"SELECT * FROM documents WHERE site = ? AND id IN ({marks}) "
+            "AND purge_id IS NULL ORDER BY id",
             [profile.key, *document_ids],
         )
     )

@@ -504,6 +504,20 @@ def test_a_scheduler_that_cannot_be_reached_is_an_error_not_a_traceback(
     assert status.exit_code == ExitCode.DEPENDENCY and "cannot be reached" in status.stderr
 
 
+def test_a_dashboard_without_bokeh_is_a_clear_error(delivery, tmp_path):
+    pytest.importorskip("distributed")
+    if __import__("importlib").util.find_spec("bokeh") is not None:
+        pytest.skip("bokeh is installed here: the dashboard would start")
+    result = CliRunner().invoke(cli, ["--workspace", str(tmp_path / "ws"), "ingest", "--site",
+                                      "borken", str(delivery), "--cluster", "local",
+                                      "--dashboard", "127.0.0.1:0", "--json"])  # fmt: skip
+    assert result.exit_code == ExitCode.DEPENDENCY
+    error = json.loads(result.stdout)
+    assert "needs bokeh" in error["error"] and "--dashboard" in error["remedy"]
+    assert not (tmp_path / "ws" / "archive").exists() or not list(
+        (tmp_path / "ws" / "archive").rglob("*.pdf"))
+
+
 def test_without_distributed_the_remedy_is_the_pip_line(delivery, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     result = CliRunner().invoke(
@@ -576,7 +590,12 @@ def own_cluster(tmp_path):
         time.sleep(0.2)
         return json.loads(info.read_text())["address"]
 
-    def workers(address: str, n: int, env: dict[str, str] | None = None) -> None:
+    def workers(address: str, n: int, env: dict[str, str] | None = None,
+                *, one_process: bool = False) -> None:  # fmt: skip
+        if one_process:  # as the README starts them: one `dask worker` per machine
+            start("worker", address, "--nworkers", str(n), "--nthreads", "1",
+                  "--memory-limit", "2GiB", "--no-dashboard", env=env)  # fmt: skip
+            return
         for _ in range(n):
             start("worker", address, "--nthreads", "1", "--no-dashboard", env=env)
 
@@ -599,7 +618,7 @@ def test_ingest_on_a_scheduler_and_two_workers_started_by_hand(
 ):
     start_scheduler, start_workers = own_cluster
     address = start_scheduler()
-    start_workers(address, 2)
+    start_workers(address, 2, one_process=True)
     deadline = time.monotonic() + 60
     while True:
         code, out, err = esak("cluster", "status", "--scheduler", address, "--json")
@@ -715,4 +734,41 @@ def test_a_worker_with_other_software_that_joins_later_stops_the_run(
     assert run.returncode == ExitCode.DEPENDENCY, err
     assert "joined the cluster during the run" in json.loads(out)["error"]
     assert not list((ws / "archive").rglob("*.pdf"))
+    clean(ws)
+
+
+def test_a_machine_that_dies_in_the_night_costs_only_a_retry(
+    delivery, reference, own_cluster, tmp_path
+):
+    """Two `dask worker` processes stand for two machines; one dies whole (its nanny, its
+    worker and what they started, at once) while it runs a document: the run finishes on
+    the other with the same archive as a local run."""
+    start_scheduler, start_workers = own_cluster
+    address = start_scheduler()
+    start_workers(address, 2)
+    wait_for(address, 2)
+    ws = tmp_path / "ws"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site", "borken",
+         str(delivery), "--scheduler", address, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with distributed.Client(address, set_as_default=False) as c:
+        deadline = time.monotonic() + 120
+        victim = None
+        while victim is None:
+            assert time.monotonic() < deadline and run.poll() is None, "no document ran"
+            busy = {w: keys for w, keys in c.processing().items()
+                    if any(str(k).startswith("esak-ocr") for k in keys)}  # fmt: skip
+            victim = next(iter(busy), None)
+            time.sleep(0.05)
+        worker = c.run(os.getpid, workers=[victim])[victim]
+        nanny = c.run(os.getppid, workers=[victim])[victim]
+    for pid in (nanny, worker):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == ExitCode.PROBLEMS, err  # the broken file
+    assert json.loads(out)["pages"] == reference[1]
+    assert state(ws) == reference[0]
     clean(ws)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -220,6 +221,12 @@ class DaskPool:
         self._counted = -WORKERS_TTL_S
         #: at most this many tasks at a time (--workers); None: one per worker of the cluster
         self._limit = workers
+        if cluster.dashboard and importlib.util.find_spec("bokeh") is None:
+            # Dask would only warn, in a log nobody reads, and run without it.
+            raise DependencyError(
+                "Dask's dashboard (--dashboard) needs bokeh, which is not installed",
+                "pip install bokeh into esak's environment, or leave out --dashboard",
+            )
         if cluster.address is None:
             # Set before the scheduler exists: it reads the setting when it starts. Workers
             # get the environment local worker processes have: without Dask's

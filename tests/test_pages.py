@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import img2pdf
 import numpy as np
@@ -162,3 +163,72 @@ def test_bad_input_gets_a_clear_input_error(case, tmp_path, good_pdf, rules):
 def test_pixel_limit_is_above_any_real_scan():
     a3_at_600_dpi = (297 / 25.4 * 600) * (420 / 25.4 * 600)
     assert a3_at_600_dpi < MAX_PAGE_PIXELS < 40000 * 40000
+
+
+# --- a plain scan's own pixels instead of a rendering ----------------------------------------
+
+
+def _scan_pdf(tmp_path, img: Image.Image, dpi: int, name: str = "scan.pdf",
+              rotate: int = 0) -> Path:  # fmt: skip
+    """``img`` as a one-page PDF written the way scanners write lossless scans."""
+    buf = io.BytesIO()
+    img.save(buf, "PNG", dpi=(dpi, dpi))
+    path = tmp_path / name
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    path.write_bytes(img2pdf.convert(buf.getvalue(), engine=img2pdf.Engine.internal,
+                                     layout_fun=layout))  # fmt: skip
+    if rotate:
+        with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+            pdf.pages[0].Rotate = rotate
+            pdf.save(path)
+    return path
+
+
+def _noise(mode: str, size=(620, 877)) -> Image.Image:
+    rng = np.random.default_rng(7)
+    shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
+    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_plain_scan_is_read_from_its_own_pixels(tmp_path, mode):
+    from esak.migrate.pages import _png_predicted
+
+    img = _noise(mode)
+    path = _scan_pdf(tmp_path, img, 75)
+    with pikepdf.open(path) as pdf:
+        (_, raw), *_ = pdf.pages[0].get_images().items()
+        assert raw.DecodeParms.Predictor >= 10  # the PNG path, not qpdf's
+        decoded = _png_predicted(raw)
+        assert decoded.tobytes() == pikepdf.PdfImage(raw).as_pil_image().tobytes()
+    with open_pages(path) as source:
+        page = source.page(0, 75.0)
+    expected = img.convert("L") if mode == "RGB" else img
+    assert page.image.tobytes() == expected.tobytes() and page.dpi == pytest.approx(75.0)
+
+
+def test_a_plain_scan_keeps_its_rotation_and_is_halved_down_to_the_dpi_asked(tmp_path):
+    img = _noise("L", (1240, 1754))
+    path = _scan_pdf(tmp_path, img, 150, rotate=90)
+    with open_pages(path) as source:
+        page = source.page(0, 72.0)
+    # /Rotate 90 shows the page turned clockwise; 150 dpi halved once to 75 (>= 72).
+    assert page.dpi == pytest.approx(75.0)
+    assert page.image.tobytes() == img.reduce(2).transpose(Image.Transpose.ROTATE_270).tobytes()
+
+
+def test_a_page_that_is_not_a_plain_scan_is_rendered(tmp_path):
+    from esak.migrate.pages import PdfSource
+
+    img = _noise("L")
+    path = _scan_pdf(tmp_path, img, 75)
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        pdf.pages[0].Annots = pdf.make_indirect(pikepdf.Array())  # no longer a bare scan
+        pdf.save(path)
+    source = PdfSource(path)
+    try:
+        assert source._scan(0, 75.0) is None
+        width, height = source.page(0, 75.0).image.size  # rendered instead: PDFium rounds up
+        assert abs(width - img.width) <= 1 and abs(height - img.height) <= 1
+    finally:
+        source.close()

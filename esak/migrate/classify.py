@@ -109,7 +109,7 @@ def classify_barcodes(barcodes: list[Barcode], rules: SiteRules) -> PageClass | 
 
 def classify_page(image: Image.Image, dpi: float, rules: SiteRules) -> PageClass:
     """Read the page's barcodes and decide its kind."""
-    barcodes = read_barcodes(image)
+    barcodes = read_barcodes(image, dpi)
     decided = classify_barcodes(barcodes, rules)
     if decided is not None:
         return decided

@@ -39,15 +39,14 @@ from esak.migrate.plan import ORPHAN_REASON, PageRecord, PlannedDocument, plan_b
 from esak.migrate.progress import FileDone, Progress, ProgressCallback
 from esak.migrate.scheduler import Job, Scheduler, StopRequest, deadline_text, describe
 from esak.migrate.tasks import (
+    ENGINE,
     ClassifyResult,
     ClassifyTask,
     CountResult,
     CountTask,
     DocumentResult,
     DocumentTask,
-    build_document,
-    classify_chunk,
-    count_pages,
+    Engine,
 )
 from esak.profiles import Profile
 from esak.vocabulary import FileOutcome, PageKind
@@ -87,8 +86,10 @@ class _Run:
         deadline: float | None = None,
         page_timeout_s: float = PAGE_TIMEOUT_S,
         document_slack_s: float = DOCUMENT_SLACK_S,
+        engine: Engine = ENGINE,
     ) -> None:
         self.ws = workspace
+        self.engine = engine
         self.index = index
         self.profile = profile
         self.scan = scan
@@ -206,7 +207,7 @@ class _Run:
         assert self.scheduler is not None
         self.scheduler.submit(
             Job(
-                count_pages,
+                self.engine.count,
                 CountTask(str(item.path), item.files or None),
                 CLASSIFY_TIMEOUT_S,
                 on_done=counted,
@@ -234,7 +235,7 @@ class _Run:
         assert self.scheduler is not None
         self.scheduler.submit(
             Job(
-                classify_chunk,
+                self.engine.classify,
                 task,
                 CLASSIFY_TIMEOUT_S,
                 on_done=lambda result: self._classified(batch, result),
@@ -359,7 +360,7 @@ class _Run:
         assert self.scheduler is not None
         self.scheduler.submit(
             Job(
-                build_document,
+                self.engine.build,
                 task,
                 limit,
                 done,
@@ -423,6 +424,7 @@ def ingest_delivery(
     page_timeout_s: float = PAGE_TIMEOUT_S,
     document_slack_s: float = DOCUMENT_SLACK_S,
     scanned_on: date | None = None,
+    engine: Engine = ENGINE,  # another only in benchmarks/bench_scaling.py
 ) -> IngestReport:
     """Ingest one scan delivery for one site. Running it again changes nothing.
 
@@ -457,7 +459,7 @@ def ingest_delivery(
         run = _Run(
             workspace, index, profile, scan, lambda: open_pool(workers, scheduler), on_progress,
             deadline=deadline, page_timeout_s=page_timeout_s,
-            document_slack_s=document_slack_s,
+            document_slack_s=document_slack_s, engine=engine,
         )  # fmt: skip
         with recorded_run(index, "ingest", profile.key, options) as record:
             run.recorder.run_id, run.recorder.scanned_on = record.id, day

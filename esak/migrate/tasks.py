@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -461,3 +461,18 @@ def _ocr_with_ocrmypdf(task: DocumentTask, source_pdf: Path, output: Path, sidec
         raise MissingProgram(str(exc)) from exc
     except ExitCodeException as exc:
         raise OcrError(str(exc).strip() or type(exc).__name__) from exc
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The functions ingest runs in its workers, one per kind of job. Ingest always runs
+    :data:`ENGINE`; only ``benchmarks/bench_scaling.py`` passes another
+    (:data:`esak.synthetic.no_ocr.NO_OCR`), to measure the coordinator without OCR."""
+
+    name: str
+    count: Callable[[CountTask], CountResult]
+    classify: Callable[[ClassifyTask], ClassifyResult]
+    build: Callable[[DocumentTask], DocumentResult]
+
+
+ENGINE = Engine("ocr", count_pages, classify_chunk, build_document)

@@ -94,6 +94,7 @@ from typing import Any
 
 import img2pdf
 import pikepdf
+from accuracy import esak_accuracy, pdf_accuracy, text_files_accuracy, truth_texts
 from PIL import Image
 
 from esak.synthetic import GeneratedDelivery, generate_delivery
@@ -658,6 +659,8 @@ class Run:
     engine: dict[str, dict[str, float]] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the text layer's character error rate against the generator's truth (accuracy.py)
+    accuracy: dict[str, Any] | None = None
 
     @property
     def engine_cpu(self) -> float:
@@ -752,6 +755,8 @@ class Bench:
         _, m = self.measure(action, [Path(env["TMPDIR"])])
         total = sum(p for _, _, p in inputs)
         run = Run("baseline", self.cores, m, total, total, ok=not failures)
+        pdfs = {rel: out / (rel.replace("/", "_") + ".ocr.pdf") for rel, _pdf, _p in inputs}
+        run.accuracy = pdf_accuracy(pdfs, truth_texts(gen.root)).to_dict()
         run.engine = exec_summary(read_exec_log(folder / "exec.log"))
         run.profile = {"files": per_file}
         run.notes.extend(failures)
@@ -783,6 +788,9 @@ class Bench:
         self.say(f"limit: tesseract on {len(images)} content pages, {self.cores} at a time ...")
         _, m = self.measure(action, [Path(env["TMPDIR"])])
         run = Run("limit", self.cores, m, gen.page_totals()["input"], len(images), not failures)
+        found = {(gen.files[int(i.stem[1:3])]["path"], int(i.stem.split("-p")[1])):
+                 out / f"{i.stem}.txt" for i in images}  # fmt: skip
+        run.accuracy = text_files_accuracy(found, truth_texts(gen.root)).to_dict()
         run.engine = exec_summary(read_exec_log(folder / "exec.log"))
         run.notes.extend(failures[:5])
         return run
@@ -841,6 +849,9 @@ class Bench:
                 f"households: esak {len(report.get('households', []))}, truth {households}"
             )
         run = Run(name, workers, m, truth["input"], archived, ok, done.returncode)
+        texts = delivery.parent / "texts.json"
+        if texts.is_file() and workspace.joinpath("index.sqlite").is_file():
+            run.accuracy = esak_accuracy(workspace, truth_texts(delivery.parent)).to_dict()
         run.engine = exec_summary(read_exec_log(folder / "exec.log"))
         run.profile = profile_breakdown(folder / "profile.jsonl", run)
         run.profile["documents_written"] = report.get("documents_written")
@@ -1017,6 +1028,25 @@ def dask_summary(
             )
 
 
+def accuracy_summary(runs: list[Run], main: Run | None, baseline: Run | None,
+                     summary: dict[str, Any], targets: list) -> None:  # fmt: skip
+    """The character error rate of each run's text layer on the same content pages."""
+    measured = [r for r in runs if r.accuracy and r.accuracy["pages"]]
+    if not measured:
+        return
+    print("\naccuracy: character error rate of the text layer against the generator's truth")
+    for r in measured:
+        a = r.accuracy
+        assert a is not None
+        print(f"  {r.name:<12} w{r.workers}: CER {a['cer']:.2%} over {a['pages']} content pages "
+              f"({a['chars']} characters; {a['missing']} without text)")  # fmt: skip
+    summary["accuracy"] = {f"{r.name}-w{r.workers}": r.accuracy for r in measured}
+    if main and main.accuracy and baseline and baseline.accuracy:
+        mine, theirs = main.accuracy["cer"], baseline.accuracy["cer"]
+        targets.append(("esak CER <= OCRmyPDF CER (same pages)", mine <= theirs,
+                        f"{mine:.2%} vs {theirs:.2%}"))  # fmt: skip
+
+
 def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None) -> dict[str, Any]:
     runs = bench.runs
     cores = bench.cores
@@ -1097,6 +1127,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
                 f"{speedup:.2f}x",
             )
         )
+    accuracy_summary(runs, main, baseline, summary, targets)
     dask_summary(runs, find, summary, targets)
     for r in runs:
         p = r.profile

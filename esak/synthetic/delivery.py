@@ -167,6 +167,10 @@ class GeneratedDelivery:
         return counts
 
 
+#: Beside truth.json: the text of every content page as drawn (what OCR should read).
+TEXTS_JSON = "texts.json"
+
+
 @dataclass
 class _Spec:
     """One page to render, with its truth."""
@@ -176,6 +180,8 @@ class _Spec:
     bilevel: bool
     what: str  # cover | separator | blank | note | content
     args: dict[str, Any] = field(default_factory=dict)
+    #: a content page's text as drawn, once rendered (``texts.json``)
+    text: str | None = None
 
 
 @dataclass
@@ -339,7 +345,8 @@ def _render(spec: _Spec, dpi: int, site: str) -> Image.Image:
         )
     if spec.what == "note":
         return render_handwritten_note_page(rng, dpi=dpi, bilevel=spec.bilevel)
-    return render_content_page(
+    drawn: list[str] = []
+    img = render_content_page(
         rng,
         a["kind"],
         dpi=dpi,
@@ -349,7 +356,10 @@ def _render(spec: _Spec, dpi: int, site: str) -> Image.Image:
         page_no=a["page_no"],
         page_total=a["page_total"],
         bilevel=spec.bilevel,
+        text_out=drawn,
     )
+    spec.text = drawn[0]
+    return img
 
 
 def _encode_for_pdf(img: Image.Image, dpi: int) -> bytes:
@@ -584,6 +594,12 @@ def generate_delivery(
     )
     (out_dir / "truth.json").write_text(
         json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    # The ground truth of OCR, apart: per file, input page (from 0) -> the text as drawn.
+    texts = {c.path: {str(s.truth["index"]): s.text for s in c.pages if s.text is not None}
+             for c in containers}  # fmt: skip
+    (out_dir / TEXTS_JSON).write_text(
+        json.dumps({"files": texts}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
     return result
 

@@ -346,17 +346,21 @@ def render_content_page(
     page_total: int = 1,
     bilevel: bool = False,
     scanner_noise: bool = True,
+    text_out: list[str] | None = None,
 ) -> Image.Image:
     """One page of a case file: a notice, payslip, bank statement, form or letter.
 
     ``kind`` is one of :data:`CONTENT_KINDS`; pages after the first of a document continue
-    its text with a short header.
+    its text with a short header. ``text_out`` gets the page's text as drawn (the ground
+    truth OCR is measured against; the image does not depend on it).
     """
     if kind not in CONTENT_KINDS:
         raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(CONTENT_KINDS)}")
     look = scanner_look(rng, scanner_noise)
     sheet = Sheet(dpi, look.paper, look.ink)
     _draw_content(sheet, rng, kind, person, household, site, page_no, page_total)
+    if text_out is not None:
+        text_out.append(sheet.ground_truth())
     return finish_scan(sheet, rng, look, bilevel=bilevel)
 
 

@@ -56,6 +56,8 @@ class Sheet:
         self.h = round(A4_MM[1] / 25.4 * dpi)
         self.img = Image.new("L", (self.w, self.h), paper)
         self.draw = ImageDraw.Draw(self.img)
+        #: every line of text drawn: (top in mm, left in mm, text), for the ground truth
+        self.lines: list[tuple[float, float, str]] = []
 
     def px(self, mm: float) -> int:
         return round(mm * self.dpi / 25.4)
@@ -75,6 +77,9 @@ class Sheet:
         fill: int | None = None,
     ) -> float:
         """Draw one line with its top at ``y`` (mm); returns the y below it."""
+        shift = {"l": 0.0, "m": 0.5, "r": 1.0}.get(anchor[0], 0.0)
+        left = x - shift * self.width_mm(s, font=font, pt=pt) if shift else x
+        self.lines.append((y, left, s))
         self.draw.text(
             (self.px(x), self.px(y)),
             s,
@@ -83,6 +88,18 @@ class Sheet:
             anchor=anchor,
         )
         return y + pt * 0.3528 * 1.25
+
+    def ground_truth(self) -> str:
+        """The text drawn, in reading order: lines top to bottom (those within 1.5 mm of each
+        other as one line), each left to right."""
+        rows: list[list[tuple[float, float, str]]] = []
+        for line in sorted(self.lines):
+            if rows and line[0] - rows[-1][0][0] < 1.5:
+                rows[-1].append(line)
+            else:
+                rows.append([line])
+        return "\n".join(" ".join(t for _y, _x, t in sorted(r, key=lambda r: r[1]))
+                         for r in rows)  # fmt: skip
 
     def width_mm(self, s: str, *, font: str = "sans", pt: float = 11) -> float:
         return self.font(font, pt).getlength(s) * 25.4 / self.dpi
@@ -119,6 +136,7 @@ class Sheet:
             if y + line_h > bottom:
                 break
             self.draw.text((self.px(x), self.px(y)), text, font=f, fill=self.ink)
+            self.lines.append((y, x, text))
             y += line_h
         return y
 

@@ -21,6 +21,7 @@ bench: system venv
 	$(BIN)/python benchmarks/bench_inspect.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_ingest.py --big-batch 500
+	$(BIN)/python benchmarks/bench_scaling.py
 
 lint: venv
 	$(BIN)/ruff check esak tests benchmarks

@@ -59,9 +59,18 @@ def read_barcodes(image: Image.Image, dpi: float | None = None) -> list[Barcode]
         left = min(pos.top_left.x, pos.bottom_left.x, pos.top_right.x, pos.bottom_right.x)
         name = result.format.name
         placed.append((top, left, Barcode(_NAMES.get(name, name), result.text)))
+    # Top to bottom; codes side by side (tops within a row's height of the first of them:
+    # 2 % of the image) left to right, whatever a pixel of skew or of scaling says.
     placed.sort(key=lambda item: (item[0], item[1]))
+    row = 0.02 * image.height
+    ordered: list[tuple[float, float, Barcode]] = []
+    while placed:
+        first = placed[0][0]
+        same = [p for p in placed if p[0] - first <= row]
+        ordered += sorted(same, key=lambda item: item[1])
+        placed = [p for p in placed if p[0] - first > row]
     codes: list[Barcode] = []
-    for _, _, code in placed:
+    for _, _, code in ordered:
         if code not in codes:
             codes.append(code)
     return codes

@@ -772,3 +772,45 @@ def test_a_machine_that_dies_in_the_night_costs_only_a_retry(
     assert json.loads(out)["pages"] == reference[1]
     assert state(ws) == reference[0]
     clean(ws)
+
+
+def test_a_scheduler_that_dies_stops_the_run_with_exit_5_and_the_next_run_goes_on(
+    delivery, reference, own_cluster, tmp_path
+):
+    """The scheduler's machine goes down mid-document: no traceback (exit 70), no document
+    set aside for it; with a new scheduler the same command finishes the job."""
+    start_scheduler, start_workers = own_cluster
+    address = start_scheduler()
+    start_workers(address, 2, one_process=True)
+    wait_for(address, 2)
+    ws = tmp_path / "ws"
+    cmd = [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site", "borken",
+           str(delivery), "--json"]  # fmt: skip
+    run = subprocess.Popen([*cmd, "--scheduler", address], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    with distributed.Client(address, set_as_default=False) as c:
+        deadline = time.monotonic() + 120
+        while not any(str(k).startswith("esak-ocr") for ks in c.processing().values()
+                      for k in ks):  # fmt: skip
+            assert time.monotonic() < deadline and run.poll() is None, "no document ran"
+            time.sleep(0.05)
+        scheduler_pid = c.run_on_scheduler(os.getpid)
+    os.killpg(os.getpgid(scheduler_pid), signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == ExitCode.DEPENDENCY, err
+    error = json.loads(out)
+    assert "lost the Dask scheduler" in error["error"] and "run the same command" in error["remedy"]
+    db = sqlite3.connect(ws / "index.sqlite")
+    try:
+        died = db.execute("SELECT COUNT(*) FROM quarantine WHERE reason LIKE '%died%'").fetchone()
+    finally:
+        db.close()
+    assert died == (0,)
+    again = start_scheduler()
+    start_workers(again, 2, one_process=True)
+    wait_for(again, 2)
+    done = subprocess.run([*cmd, "--scheduler", again], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == ExitCode.PROBLEMS, done.stderr  # the broken file
+    assert state(ws) == reference[0]
+    clean(ws)

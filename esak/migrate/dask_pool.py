@@ -314,21 +314,26 @@ class DaskPool:
     def submit(self, fn: Any, task: Any) -> Future[Any]:
         from esak.migrate.dask_worker import FORWARDED_ENV, run_task
 
-        self._sweep()
-        if self.cluster.shared_path:
-            names, paths, blobs = None, [], []
-        else:
-            names, paths = _inputs(task)
-            blobs = [self._input(path) for path in paths]
-        env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
-        # Dask groups tasks by the words before the id: esak-ocr, esak-pages, esak-count.
-        key = f"esak-{_label(task)}"
-        where = self._place(paths)
-        future = self.client.submit(
-            run_task, fn, task, env, self._software, names, *blobs, key=key, pure=False,
-            workers=where,
-            allow_other_workers=where is not None,  # the worker went away: any other one
-        )  # fmt: skip
+        try:
+            self._sweep()
+            if self.cluster.shared_path:
+                names, paths, blobs = None, [], []
+            else:
+                names, paths = _inputs(task)
+                blobs = [self._input(path) for path in paths]
+            env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
+            # Dask groups tasks by the words before the id: esak-ocr, esak-pages, esak-count.
+            key = f"esak-{_label(task)}"
+            where = self._place(paths)
+            future = self.client.submit(
+                run_task, fn, task, env, self._software, names, *blobs, key=key, pure=False,
+                workers=where,
+                allow_other_workers=where is not None,  # the worker went away: any other one
+            )  # fmt: skip
+        except (OSError, TimeoutError) as exc:
+            # The scheduler went away (CommClosedError is an OSError): no task can run, and
+            # none may be set aside for it. What is committed stays; the next run goes on.
+            raise self._gone(exc) from exc
         done: Future[Any] = Future()
         done.set_running_or_notify_cancel()
         worker = where[0] if where else None

@@ -715,27 +715,24 @@ def test_a_worker_with_other_software_is_named_and_the_run_refused(delivery, own
     assert not (ws / "archive").exists() or not list((ws / "archive").rglob("*.pdf"))
 
 
-def test_a_worker_with_other_software_that_joins_later_stops_the_run(
-    delivery, own_cluster, tmp_path
-):
-    """No worker at the start (nothing to compare); the first one to come is another
-    machine's: its first task is refused and the run ends with exit 5, resumable."""
-    start_scheduler, start_workers = own_cluster
-    address = start_scheduler()
-    ws = tmp_path / "ws"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "esak", "--workspace", str(ws), "ingest", "--site", "borken",
-         str(delivery), "--scheduler", address, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(3)
-    start_workers(address, 1, env=other_tesseract(tmp_path))
-    out, err = run.communicate(timeout=180)
-    assert run.returncode == ExitCode.DEPENDENCY, err
-    assert "joined the cluster during the run" in json.loads(out)["error"]
-    assert not list((ws / "archive").rglob("*.pdf"))
-    clean(ws)
+def test_a_worker_with_other_software_that_joins_later_runs_no_task():
+    """Every task compares the worker's software with the coordinator's before it runs; a
+    refusal comes back as WrongSoftware (exit 5), which the scheduler ends the run with."""
+    from esak.migrate.dask_worker import Refused, run_task
+    from esak.migrate.software import WrongSoftware, software
 
+    ran = []
+    other = {**software(), "tesseract": "tesseract 5.5.4"}
+    refused = run_task(ran.append, "a task", {}, other, None)
+    assert isinstance(refused, Refused) and ran == []
+    # As the coordinator reads it: the worker's, then (here:) the coordinator's own.
+    assert refused.differences == (f"tesseract {software()['tesseract']} (here: "
+                                   "tesseract 5.5.4)",)  # fmt: skip
+    assert run_task(ran.append, "a task", {}, software(), None) is None and ran == ["a task"]
+    pool = DaskPool.__new__(DaskPool)  # only its way of receiving a result
+    error = pool._received(None, refused)
+    assert isinstance(error, WrongSoftware) and error.exit_code == ExitCode.DEPENDENCY
+    assert "joined the cluster during the run" in error.message
 
 def test_a_machine_that_dies_in_the_night_costs_only_a_retry(
     delivery, reference, own_cluster, tmp_path
@@ -814,3 +811,22 @@ def test_a_scheduler_that_dies_stops_the_run_with_exit_5_and_the_next_run_goes_o
     assert done.returncode == ExitCode.PROBLEMS, done.stderr  # the broken file
     assert state(ws) == reference[0]
     clean(ws)
+
+
+def test_a_scheduler_without_workers_is_refused_before_anything_is_set_aside(
+    delivery, own_cluster, tmp_path
+):
+    start_scheduler, _ = own_cluster
+    address = start_scheduler()
+    ws = tmp_path / "ws"
+    code, out, _ = esak("--workspace", str(ws), "ingest", "--site", "borken", str(delivery),
+                        "--scheduler", address, "--json",
+                        env={"ESAK_DASK_FIRST_WORKER_S": "2"})  # fmt: skip
+    assert code == ExitCode.DEPENDENCY
+    error = json.loads(out)
+    assert "has no workers" in error["error"] and f"dask worker {address}" in error["remedy"]
+    db = sqlite3.connect(ws / "index.sqlite")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM quarantine").fetchone() == (0,)
+    finally:
+        db.close()

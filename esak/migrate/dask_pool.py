@@ -44,6 +44,8 @@ from esak.migrate.tasks import ClassifyTask, CountTask, DocumentResult, Document
 
 #: Seconds to wait for the scheduler to answer when connecting.
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds ingest waits for a cluster's first worker before it refuses to start.
+FIRST_WORKER_S = float(os.environ.get("ESAK_DASK_FIRST_WORKER_S", "60"))
 #: Seconds a worker restart may take (a hung worker is killed at once, see OwnGroup).
 RESTART_TIMEOUT_S = 60.0
 #: How long the number of workers is taken as known before the scheduler is asked again.
@@ -267,6 +269,8 @@ class DaskPool:
                 )
             self.client.register_plugin(OwnGroup())
             self.client.register_plugin(Reaper())
+            if cluster.address is not None:
+                self._first_worker(cluster.address)
             self._software = software()
             refused = check_software(self.client, self._software)
             if refused:
@@ -279,6 +283,19 @@ class DaskPool:
         except BaseException:
             self._shutdown()
             raise
+
+    def _first_worker(self, address: str) -> None:
+        """A cluster without any worker would hold the first tasks until their time limits
+        and set their files aside as hung: wait a while for one, then say so."""
+        try:
+            self.client.wait_for_workers(1, timeout=FIRST_WORKER_S)
+        except TimeoutError as exc:
+            raise DependencyError(
+                f"the Dask scheduler at {address} has no workers (waited {FIRST_WORKER_S:.0f} s)",
+                f"start them on the machines: dask worker {address} --nthreads 1",
+            ) from exc
+        except OSError as exc:
+            raise self._gone(exc) from exc
 
     # --- what the scheduler asks --------------------------------------------------------------
 

@@ -232,3 +232,13 @@ def test_a_page_that_is_not_a_plain_scan_is_rendered(tmp_path):
         assert abs(width - img.width) <= 1 and abs(height - img.height) <= 1
     finally:
         source.close()
+
+
+def test_a_scan_of_less_than_asked_is_scaled_up_unless_its_own_resolution_will_do(tmp_path):
+    img = _noise("L")
+    path = _scan_pdf(tmp_path, img, 75)
+    with open_pages(path) as source:
+        up = source.page(0, 150.0)  # what a reader of a region at a fixed dpi gets
+        own = source.page(0, 150.0, scale_up=False)  # what classification reads
+    assert up.dpi == pytest.approx(150.0) and abs(up.image.width - 2 * img.width) <= 1
+    assert own.dpi == pytest.approx(75.0) and own.image.tobytes() == img.tobytes()

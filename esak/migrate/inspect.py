@@ -123,7 +123,7 @@ def _open(path: str) -> tuple[str, int, list[str]]:
 
 def _inspect_page(index: int, rules: SiteRules, dpi: float) -> InspectedPage:
     assert _source is not None, "_open runs first"
-    page = _source.page(index, dpi)
+    page = _source.page(index, dpi, scale_up=False)  # as ingest classifies it
     try:
         return InspectedPage(index, classify_page(page.image, page.dpi, rules), page.size_mm)
     finally:

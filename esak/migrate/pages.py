@@ -132,8 +132,11 @@ class PageSource:
         for index in range(self.page_count):
             yield self.page(index, dpi)
 
-    def page(self, index: int, dpi: float = 300.0) -> PageImage:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def page(self, index: int, dpi: float = 300.0, *, scale_up: bool = True) -> PageImage:
+        """Page ``index`` as a grey image of about ``dpi``. Image files come at their own
+        resolution; a PDF page is rendered at ``dpi``, or (``scale_up=False``) a plain scan
+        of less is given at its own, as image files are."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def close(self) -> None:
         pass
@@ -185,7 +188,7 @@ class PdfSource(PageSource):
         except (pikepdf.PdfError, OSError, ValueError):
             self._pike = None
 
-    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+    def page(self, index: int, dpi: float = 300.0, *, scale_up: bool = True) -> PageImage:
         try:
             page = self._doc[index]
             try:
@@ -206,7 +209,7 @@ class PdfSource(PageSource):
                         redeliver("the file is damaged"),
                     )
                 self._check_images(page, index)
-                scan = self._scan(index, dpi)
+                scan = self._scan(index, dpi, scale_up)
                 if scan is not None:
                     image, dpi = scan
                     return PageImage(index=index, image=image, dpi=dpi, size_mm=size_mm)
@@ -245,11 +248,13 @@ class PdfSource(PageSource):
                     redeliver("a broken file or a decompression bomb"),
                 )
 
-    def _scan(self, index: int, dpi: float) -> tuple[Image.Image, float] | None:
+    def _scan(self, index: int, dpi: float, scale_up: bool = True
+              ) -> tuple[Image.Image, float] | None:  # fmt: skip
         """A plain scan's own pixels (one image filling the page: what scanning services
         deliver), decoded as they are, instead of a rendering of the page: the same pixels
         for less than half the CPU. Halved while that keeps at least ``dpi``, turned as the
-        page's /Rotate shows it. None for every other page: PDFium renders it."""
+        page's /Rotate shows it. None for every other page, and (``scale_up``) for a scan of
+        less than ``dpi``: PDFium renders it, scaled up."""
         from esak.migrate.ocr import NotScanned, scanned_image
 
         if self._pike is None:
@@ -269,6 +274,8 @@ class PdfSource(PageSource):
                 return None
             if int(image.Width) * int(image.Height) > MAX_PAGE_PIXELS:
                 return None  # refused by the render path with its message
+            if scale_up and scan.dpi < dpi * 0.99:
+                return None  # asked for more than the scan has: PDFium scales it up
             img = _png_predicted(image) or pikepdf.PdfImage(image).as_pil_image()
         except NotScanned:
             return None
@@ -432,7 +439,7 @@ class ImageFileSource(PageSource):
                 f"{display_name(path)}: the image has no pages", "ask for a new delivery"
             )
 
-    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+    def page(self, index: int, dpi: float = 300.0, *, scale_up: bool = True) -> PageImage:
         try:
             self._img.seek(index)
         except MemoryError:
@@ -470,7 +477,7 @@ class ImageFolderSource(PageSource):
                 "a batch folder must contain the scanned pages as image files",
             )
 
-    def page(self, index: int, dpi: float = 300.0) -> PageImage:
+    def page(self, index: int, dpi: float = 300.0, *, scale_up: bool = True) -> PageImage:
         file = self.files[index]
         kind = sniff(file)
         if kind not in _SUFFIX_TYPES[file.suffix.lower()]:

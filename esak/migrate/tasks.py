@@ -106,7 +106,8 @@ def classify_chunk(task: ClassifyTask) -> ClassifyResult:
     with memory_limit(CLASSIFY_MEMORY_LIMIT), open_pages(Path(task.path), task.files) as source:
         for index in range(task.first, task.last + 1):
             try:
-                page = source.page(index, task.dpi)
+                # A scan of less than CLASSIFY_DPI at its own resolution, as image files are.
+                page = source.page(index, task.dpi, scale_up=False)
             except InputError as exc:
                 records.append(PageRecord(index=index, kind=PageKind.CONTENT, error=exc.message))
                 continue

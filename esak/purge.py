@@ -306,22 +306,29 @@ def _remove(workspace: Workspace, targets: list[Path], result: PurgeResult) -> N
 
 def _forget_text(index: Index) -> None:
     """No trace of deleted text in the file: FTS5 keeps a deleted row's postings in its old
-    segments until they are merged, and SQLite its pages on the free list until reused."""
+    segments until they are merged; ``secure_delete`` (set on every connection) zeroes what
+    is freed; the checkpoint writes the zeroed pages over the old ones and empties the WAL.
+    No VACUUM: it would rewrite the whole index (gigabytes for a district) for free pages
+    that hold only zeros."""
     with index.transaction() as db:
         db.execute("INSERT INTO page_text_fts (page_text_fts) VALUES ('optimize')")
-    index.compact()
+    index.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # --- the deletion record (Löschprotokoll) -----------------------------------------------------
 
 
-def purges(workspace: Workspace, site: str | None = None) -> list[dict[str, Any]]:
-    """Every purge (of ``site``), newest last, with its documents."""
+def purges(workspace: Workspace, site: str | None = None,
+           purge_id: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Every purge (of ``site``; only ``purge_id``), newest last, with its documents."""
     if not workspace.existing().index_path.is_file():
         return []
+    where = {"site = ?": site, "id = ?": purge_id}
+    clauses = [c for c, v in where.items() if v is not None]
     with Index.open_readonly(workspace.index_path) as index:
-        sql = "SELECT * FROM purges" + (" WHERE site = ?" if site else "") + " ORDER BY id"
-        out = list(index.db.query(sql, [site] if site else []))
+        sql = "SELECT * FROM purges" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        out = list(index.db.query(sql + " ORDER BY id",
+                                  [v for v in where.values() if v is not None]))  # fmt: skip
         for p in out:
             p["removed"] = list(index.db.query(
                 "SELECT household, volume, seq AS document, path, sha256, pages, size, "
@@ -331,9 +338,8 @@ def purges(workspace: Workspace, site: str | None = None) -> list[dict[str, Any]
 
 
 def purge_record(workspace: Workspace, purge_id: int) -> dict[str, Any]:
-    for p in purges(workspace):
-        if p["id"] == purge_id:
-            return p
+    for p in purges(workspace, purge_id=purge_id):
+        return p
     raise UsageError(f"there is no purge {purge_id}", "esak purge list shows the purges")
 
 

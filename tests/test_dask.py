@@ -213,22 +213,15 @@ def group_members(pgid: int) -> list[int]:
 # --- the same result --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fault", [None, "kill:worker-doc@2"], ids=["as-is", "worker-killed"])
 def test_a_delivery_ingested_on_dask_is_the_one_ingested_locally(
-    delivery, reference, cluster, tmp_path
+    fault, delivery, reference, cluster, tmp_path, monkeypatch
 ):
     """Every kind of input: the bytes go to the workers, the PDFs come back; page accounting,
-    index rows, OCR text and archive paths as with local worker processes."""
-    ws = tmp_path / "ws"
-    report = ingest(ws, delivery, Cluster(cluster.scheduler_address))
-    assert report.pages == reference[1]
-    assert state(ws) == reference[0]
-    clean(ws)
-
-
-def test_a_worker_killed_mid_document_is_retried(
-    delivery, reference, cluster, tmp_path, monkeypatch
-):
-    faults(monkeypatch, tmp_path, "kill:worker-doc@2")
+    index rows, OCR text and archive paths as with local worker processes — also when a
+    worker is killed mid-document (its document is retried)."""
+    if fault:
+        faults(monkeypatch, tmp_path, fault)
     ws = tmp_path / "ws"
     report = ingest(ws, delivery, Cluster(cluster.scheduler_address))
     assert report.pages == reference[1]

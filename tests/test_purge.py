@@ -17,29 +17,18 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from click.testing import CliRunner
 
-from esak.cli import cli
 from esak.errors import ExitCode
 from esak.index.audit import record_existing
 from esak.index.db import Index
 from esak.index.texts import set_document_text
 from esak.synthetic.index import Shape, populate
 from esak.workspace import Workspace
-from tests.test_release import INGESTER, _backed_up, _qa, _sql, _verified
+from tests.test_release import INGESTER, _backed_up, _qa, _sql, _verified, as_json, esak
 
 SMALL = Shape(households=2, documents_per_household=2, pages_per_document=2,
               blank_per_document=0, households_per_batch=1)  # fmt: skip
 SCANNED = "2021-01-04"
-
-
-def esak(ws: Path, *args: str):
-    return CliRunner().invoke(cli, ["--workspace", str(ws), *args], catch_exceptions=False)
-
-
-def as_json(ws: Path, *args: str) -> tuple[int, dict]:
-    result = esak(ws, *args, "--json")
-    return result.exit_code, json.loads(result.stdout)
 
 
 def _word(document_id: int) -> str:

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from esak.i18n import N_
 from esak.migrate.codes import MailCode
+from esak.migrate.ocr import OcrWord
 from esak.vocabulary import MailReason, MailRoute
 
 #: Below this word confidence (0-100) a reading is not reliable. Correct readings of clean
@@ -72,19 +73,9 @@ ANCHORS = (
 _FUZZY_ANCHOR = 8
 
 
-@dataclass(frozen=True)
-class Word:
-    """One OCR word of a letter (see :class:`esak.migrate.ocr.OcrWord`): page from 0, a line
-    number within the page, a box relative to the page, confidence 0-100 (-1: unknown)."""
-
-    text: str
-    conf: float
-    page: int
-    line: int
-    left: float
-    top: float
-    right: float
-    bottom: float
+#: One OCR word of a letter: page from 0, a line number within the page, a box relative to
+#: the page, confidence 0-100 (-1: unknown); the worker's own record, not a copy of it.
+Word = OcrWord
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,7 @@ class LetterResult:
 
     @property
     def words(self) -> list[Word]:
-        return [Word(w.text, w.conf, w.page, w.line, w.left, w.top, w.right, w.bottom)
-                for w in self.document.words]  # fmt: skip
+        return list(self.document.words)
 
 
 def build_letter(task: LetterTask) -> LetterResult:

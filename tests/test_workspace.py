@@ -265,6 +265,9 @@ def test_a_member_cannot_write(open_tmp, member, read_group):
         "expected remove": ["expected", "remove", "--site", "borken", "95401BG0000001"],
         "blanks keep": ["blanks", "keep", "--site", "borken", "--file", "x.pdf", "--page", "1"],
         "workspace share": ["workspace", "share", "--private"],
+        "export": ["export", "--site", "borken", "-o", str(open_tmp / "bag")],
+        "purge": ["purge", "--site", "borken", "--exported", str(delivery), "--by", "x",
+                  "--reason", "y"],
     }
     for name, args in attempts.items():
         done = esak_as(member, ws.root, *args, "--json")

@@ -797,6 +797,33 @@ class Bench:
         run.notes.extend(failures[:5])
         return run
 
+    def limit_tesserocr(self, gen: GeneratedDelivery) -> Run:
+        """The limit with the faster engine: tesserocr, one API object per process
+        (``limit_tesserocr.py``), on the same pages as :meth:`limit`."""
+        images = content_images(gen, self.scratch / "limit-in")
+        folder = self.run_dir("limit-tesserocr")
+        out = folder / "out"
+        out.mkdir()
+        env = self.env(folder)
+        env["OMP_THREAD_LIMIT"] = "1"
+        cmd = [sys.executable, str(Path(__file__).with_name("limit_tesserocr.py"))]
+        cmd += ["--jobs", str(self.cores), "--dpi", str(gen.dpi), "--lang", LANG]
+        cmd += ["--tessdata", _tessdata(), str(out), *map(str, images)]
+
+        def action() -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run(cmd, env=env, capture_output=True, check=False)
+
+        self.say(f"limit-tesserocr: tesserocr on {len(images)} content pages, {self.cores} "
+                 "processes, one API each ...")  # fmt: skip
+        done, m = self.measure(action, [Path(env["TMPDIR"])])
+        run = Run("limit-tesserocr", self.cores, m, gen.page_totals()["input"], len(images),
+                  done.returncode == 0)  # fmt: skip
+        found = {(gen.files[int(i.stem[1:3])]["path"], int(i.stem.split("-p")[1])):
+                 out / f"{i.stem}.txt" for i in images}  # fmt: skip
+        run.accuracy = text_files_accuracy(found, truth_texts(gen.root)).to_dict()
+        run.notes.extend(done.stderr.decode("utf-8", "replace").splitlines()[-5:])
+        return run
+
     # esak ----------------------------------------------------------------------------------
 
     def esak(
@@ -811,6 +838,8 @@ class Bench:
         folder = self.run_dir(f"{name}-w{workers}")
         workspace = folder / "workspace"
         env = self.env(folder, esak=True)
+        if name == "esak-cli":
+            env["ESAK_TESSERACT"] = "cli"
         cmd = [str(VENV_BIN / "esak"), "--workspace", str(workspace), "ingest", "--site", SITE]
         cmd += [str(delivery), "--json", "--workers", str(workers), *extra]
 
@@ -861,6 +890,12 @@ class Bench:
         return run
 
 
+def _tessdata() -> str:
+    from esak.migrate.ocr import tessdata
+
+    return tessdata()
+
+
 def _tree_fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*.py")):
@@ -907,7 +942,8 @@ def profile_breakdown(log: Path, run: Run) -> dict[str, Any]:
     parts = {
         "tesseract+gs (exec log)": engine,
         "OCRmyPDF Python (in workers)": ocr_py,
-        "esak OCR Python: page image out, text layer in, PDF/A": direct_py,
+        # With tesserocr, Tesseract's recognition runs inside _ocr_direct, so it is here.
+        "esak direct OCR: in-process Tesseract, text layer, PDF/A": direct_py,
         "classify: raster+barcodes+blank test": classify,
         "split: assemble document PDFs": split,
         "hash outputs (sha256)": hash_out,
@@ -1040,7 +1076,7 @@ def accuracy_summary(runs: list[Run], main: Run | None, baseline: Run | None,
     for r in measured:
         a = r.accuracy
         assert a is not None
-        print(f"  {r.name:<12} w{r.workers}: CER {a['cer']:.2%} over {a['pages']} content pages "
+        print(f"  {r.name:<15} w{r.workers}: CER {a['cer']:.2%} over {a['pages']} content pages "
               f"({a['chars']} characters; {a['missing']} without text)")  # fmt: skip
     summary["accuracy"] = {f"{r.name}-w{r.workers}": r.accuracy for r in measured}
     if main and main.accuracy and baseline and baseline.accuracy:
@@ -1054,7 +1090,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
     cores = bench.cores
     print()
     head = (
-        f"{'run':<10} {'workers':>7} {'wall s':>8} {'CPU s':>8} {'in p/min':>9} "
+        f"{'run':<15} {'workers':>7} {'wall s':>8} {'CPU s':>8} {'in p/min':>9} "
         f"{'OCR p/min':>9} {'RSS MB':>8} {'PSS MB':>8} {'temp MB':>8} {'engine s':>9} "
         f"{'other s':>8}  ok"
     )
@@ -1063,7 +1099,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
     for r in runs:
         m = r.measured
         print(
-            f"{r.name:<10} {r.workers:>7} {m.wall:>8.1f} {m.cpu:>8.1f} "
+            f"{r.name:<15} {r.workers:>7} {m.wall:>8.1f} {m.cpu:>8.1f} "
             f"{r.per_minute(r.input_pages):>9.1f} {r.per_minute(r.ocr_pages):>9.1f} "
             f"{m.peak_rss_mb:>8.0f} {m.peak_pss_mb:>8.0f} {m.peak_temp_mb:>8.0f} "
             f"{r.engine_cpu:>9.1f} {m.other_cpu:>8.1f}  {'yes' if r.ok else 'NO'}"
@@ -1087,6 +1123,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
     esak_runs = [r for r in runs if r.name == "esak" and r.ok]
     main = find("esak", cores) or (max(esak_runs, key=lambda r: r.workers) if esak_runs else None)
     baseline, limit = find("baseline"), find("limit")
+    limit_api, esak_cli = find("limit-tesserocr"), find("esak-cli")
     summary: dict[str, Any] = {"cores": cores}
     targets: list[tuple[str, bool | None, str]] = []
 
@@ -1094,7 +1131,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
         """esak's wall time over ``other``'s (a run named baseline or limit), against target."""
         ratio = esak.measured.wall / other.measured.wall
         summary[f"esak_vs_{other.name}"] = ratio
-        pad = " " * (len("baseline") - len(other.name))  # the ratios one under the other
+        pad = " " * max(0, len("baseline") - len(other.name))  # the ratios one under another
         print(
             f"esak/{other.name} wall (esak w{esak.workers}): {pad}{ratio:.2f}  "
             f"(CPU {esak.measured.cpu / other.measured.cpu:.2f})"
@@ -1106,6 +1143,16 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
         versus(main, baseline, TARGET_VS_BASELINE)
     if main and limit:
         versus(main, limit, TARGET_VS_LIMIT)
+    if main and limit_api:
+        versus(main, limit_api, TARGET_VS_LIMIT)
+    if limit and limit_api:
+        ratio = limit_api.measured.wall / limit.measured.wall
+        summary["tesserocr_vs_cli_limit"] = ratio
+        print(f"limit-tesserocr/limit wall: {ratio:.2f} (the in-process engine alone)")
+    if main and esak_cli and esak_cli.workers == main.workers:
+        ratio = main.measured.wall / esak_cli.measured.wall
+        summary["esak_vs_esak_cli"] = ratio
+        print(f"esak/esak-cli wall (tesserocr in the worker / a tesseract per page): {ratio:.2f}")
     one = min(esak_runs, key=lambda r: r.workers) if esak_runs else None
     many = max(esak_runs, key=lambda r: r.workers) if esak_runs else None
     if one and many and many.workers > one.workers:
@@ -1133,7 +1180,7 @@ def report(bench: Bench, mix: dict[str, Any] | None, big: dict[str, Any] | None)
     dask_summary(runs, find, summary, targets)
     for r in runs:
         p = r.profile
-        if r.name not in ("esak", "big") or not p:
+        if r.name not in ("esak", "esak-cli", "big") or not p:
             continue
         print()
         print(f"where {r.name} (workers={r.workers}) spends CPU: {p['total_cpu']:.1f} s in all")
@@ -1246,7 +1293,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=None,
-        help="runs: baseline, limit, esak, big (big is added by --big-batch) "
+        help="runs: baseline, limit (the CLI's and tesserocr's), esak, esak-cli (esak with "
+        "ESAK_TESSERACT=cli, <cores> workers), big (added by --big-batch) "
         "[default: baseline,limit,esak; with --engine dask: esak]",
     )
     parser.add_argument(
@@ -1288,7 +1336,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
-    unknown = only - {"baseline", "limit", "esak", "big"}
+    unknown = only - {"baseline", "limit", "esak", "esak-cli", "big"}
     if unknown:
         raise SystemExit(f"--only: unknown run(s) {', '.join(sorted(unknown))}")
     if args.big_batch:
@@ -1316,7 +1364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not bench.wrapped:
             print("GNU time is missing: no Tesseract/Ghostscript CPU split", file=sys.stderr)
         mix: dict[str, Any] | None = None
-        if only & {"baseline", "limit", "esak"}:
+        if only & {"baseline", "limit", "esak", "esak-cli"}:
             t0 = time.perf_counter()
             gen = fresh_delivery(scratch / "delivery-gen", args.households, args.seed, args.dpi)
             mix = check_mix(gen)
@@ -1337,8 +1385,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bench.runs.append(bench.baseline(gen))
             if "limit" in only:
                 bench.runs.append(bench.limit(gen))
+                bench.runs.append(bench.limit_tesserocr(gen))
+            households = len(gen.delivered_households)
+            if "esak-cli" in only:
+                # The same ingest with a tesseract process per page (ESAK_TESSERACT=cli).
+                bench.runs.append(
+                    bench.esak("esak-cli", gen.delivery_dir, cores, totals, households)
+                )
             if "esak" in only:
-                households = len(gen.delivered_households)
                 for w in workers:
                     bench.runs.append(bench.esak("esak", gen.delivery_dir, w, totals, households))
                     if args.engine != "dask":

@@ -312,7 +312,12 @@ def fake_tesseract(tmp_path: Path, mode: str, tokens: int | None) -> dict[str, s
     script = bin_dir / "tesseract"
     script.write_text(FAKE_TESSERACT)
     script.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_MODE": mode, "FAKE_TOKENS": ""}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_MODE": mode,
+        "FAKE_TOKENS": "",
+        "ESAK_TESSERACT": "cli",  # a process per page, the one on PATH
+    }
     if tokens is not None:
         budget = tmp_path / "tokens"
         budget.mkdir()
@@ -339,6 +344,26 @@ def test_tesseract_crashing_always_sets_documents_aside_and_the_run_goes_on(deli
     assert report["pages"]["input"] == 10
     assert all("could not be archived" in q["reason"] for q in report["quarantined_pages"])
     assert all("OCR failed" in q["reason"] for q in report["quarantined_pages"])
+    clean(ws)
+
+
+def test_tesseract_in_the_worker_crashing_once_is_retried(delivery, reference, tmp_path):
+    """Tesseract inside the worker (tesserocr) that crashes takes the worker with it."""
+    ws = tmp_path / "ws"
+    code, _, err = ingest(ws, delivery, env=faults(tmp_path, "kill:tesseract-page@1"))
+    assert code == ExitCode.OK, err
+    assert state(ws) == reference
+
+
+def test_tesseract_in_the_worker_crashing_always_sets_documents_aside(delivery, tmp_path):
+    ws = tmp_path / "ws"
+    code, out, err = ingest(ws, delivery, env=faults(tmp_path, "kill:tesseract-page@*"))
+    assert code == ExitCode.PROBLEMS, err
+    report = json.loads(out)
+    assert report["pages"]["archived"] == 0
+    assert report["pages"]["quarantined"] == 4
+    assert report["pages"]["input"] == 10
+    assert all("worker process died" in q["reason"] for q in report["quarantined_pages"]), out
     clean(ws)
 
 

@@ -309,3 +309,124 @@ def test_a_missing_program_is_said_so_not_reported_as_a_failed_page():
 
     with pytest.raises(MissingProgram, match="esak-no-such-program"):
         _run(["esak-no-such-program", "--version"], timeout=5)
+
+
+# --- the two readers: Tesseract in the worker (tesserocr) and a process per page ----------------
+
+
+@pytest.fixture(scope="module")
+def page_png(page_image, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("reader") / "page.png"
+    page_image.save(path)
+    return path
+
+
+def _read(reader: str, image: Path, base: Path, monkeypatch, timeout: float = 120):
+    from esak.migrate import ocr
+
+    monkeypatch.setenv(ocr.READER_ENV, reader)
+    return ocr.recognise(image, base, "deu", DPI, timeout)
+
+
+def test_both_readers_read_a_page_alike_and_place_its_words_alike(page_png, tmp_path, monkeypatch):
+    from esak.migrate.ocr import words_from_tsv
+
+    api = _read("api", page_png, tmp_path / "api", monkeypatch)
+    cli = _read("cli", page_png, tmp_path / "cli", monkeypatch)
+    assert api.tsv.splitlines()[0] == cli.tsv.splitlines()[0]  # the same header, as parsed
+    assert "Jobcenter" in api.text and "Jobcenter" in cli.text
+    assert api.pdf.exists() and not (tmp_path / "api.txt").exists()
+    assert abs(api.words - cli.words) <= 0.05 * cli.words
+    assert api.confidence > 80 and api.vertical < 0.5
+    first: dict[str, dict[str, object]] = {"api": {}, "cli": {}}
+    for name, rec in (("api", api), ("cli", cli)):
+        for word in words_from_tsv(rec.tsv, 0):
+            first[name].setdefault(word.text, word)
+    same = [(a, first["cli"][text]) for text, a in first["api"].items() if text in first["cli"]]
+    assert len(same) > 0.8 * len(first["cli"])
+    # The same word, where it first occurs, stands in the same place (to a few pixels).
+    close = [
+        (a.left, a.top, a.right, a.bottom) == pytest.approx((c.left, c.top, c.right, c.bottom),
+                                                            abs=0.003)
+        for a, c in same
+    ]  # fmt: skip
+    assert sum(close) > 0.9 * len(same)
+    with pikepdf.open(api.pdf) as layer:
+        assert len(layer.pages) == 1 and "/Font" in layer.pages[0].Resources
+
+
+@pytest.mark.parametrize("reader", ["api", "cli"])
+def test_both_readers_find_how_a_page_is_turned(page_image, reader, tmp_path, monkeypatch):
+    from esak.migrate.ocr import READER_ENV, orientation
+
+    monkeypatch.setenv(READER_ENV, reader)
+    turned = tmp_path / "turned.png"
+    page_image.rotate(90, expand=True).save(turned)  # PIL turns anticlockwise
+    assert orientation(turned, DPI, 60) == 90
+    blank = tmp_path / "blank.png"
+    Image.new("L", (850, 1100), 255).save(blank)
+    assert orientation(blank, DPI, 60) == 0
+
+
+def test_a_page_tesseract_takes_too_long_on_is_a_timeout(page_png, tmp_path, monkeypatch):
+    from esak.migrate.ocr import OcrTimeout
+
+    with pytest.raises(OcrTimeout, match="took longer than"):
+        _read("api", page_png, tmp_path / "slow", monkeypatch, timeout=0.05)
+    assert not (tmp_path / "slow.pdf").exists()
+    # The API object is still good for the next page.
+    assert "Jobcenter" in _read("api", page_png, tmp_path / "next", monkeypatch).text
+
+
+def test_an_image_tesseract_cannot_read_is_an_ocr_error(tmp_path, monkeypatch):
+    from esak.migrate.ocr import OcrError
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n but not an image")
+    with pytest.raises(OcrError, match="could not read the image"):
+        _read("api", bad, tmp_path / "bad", monkeypatch)
+
+
+def test_the_api_object_is_made_again_after_so_many_pages(page_png, tmp_path, monkeypatch):
+    from esak.migrate import ocr
+
+    monkeypatch.setattr(ocr, "RECYCLE_PAGES", 2)
+    monkeypatch.setattr(ocr, "_local", __import__("threading").local())
+    first = ocr._text_api("deu")
+    assert ocr._text_api("deu") is first
+    again = ocr._text_api("deu")
+    assert again is not first
+    assert "Jobcenter" in _read("api", page_png, tmp_path / "after", monkeypatch).text
+
+
+def test_without_tesserocr_the_remedy_names_both_ways(monkeypatch):
+    import sys
+
+    from esak.errors import DependencyError
+    from esak.migrate import ocr
+
+    monkeypatch.setitem(sys.modules, "tesserocr", None)  # import fails
+    monkeypatch.setenv(ocr.READER_ENV, "api")
+    with pytest.raises(DependencyError) as raised:
+        ocr.check_dependencies(("deu",))
+    assert "pip install tesserocr" in str(raised.value.remedy)
+    assert "ESAK_TESSERACT=cli" in str(raised.value.remedy)
+    monkeypatch.setenv(ocr.READER_ENV, "cli")
+    ocr.check_dependencies(("deu",))  # the CLI alone is enough then
+
+
+def test_a_machine_that_reads_with_the_other_reader_is_another_machine(monkeypatch):
+    """A Dask worker with ESAK_TESSERACT=cli reads other words: software() tells it apart."""
+    from esak.migrate import software as sw
+    from esak.migrate.ocr import READER_ENV
+
+    monkeypatch.setenv(READER_ENV, "api")
+    sw.software.cache_clear()
+    here = sw.software()
+    monkeypatch.setenv(READER_ENV, "cli")
+    sw.software.cache_clear()
+    there = sw.software()
+    sw.software.cache_clear()
+    assert here["reader"].startswith("tesserocr ") and "tesseract 5." in here["reader"]
+    assert there["reader"] == there["tesseract"]
+    assert [d.split()[0] for d in sw.differences(here, there)] == ["reader"]

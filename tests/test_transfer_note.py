@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -314,6 +315,14 @@ def test_scan_date_scanner_provider_engine_and_turned_pages_are_stated(ws, tmp_p
     assert one.findtext("tv:Auftragnehmer/tv:Scanner", namespaces=NS) == "Fujitsu fi-7900"
     assert one.find("tv:Verfahren/tv:OCR", NS).get("weg") == "ocrmypdf"
     assert two.find("tv:Verfahren/tv:OCR", NS).get("weg") == "direkt"
+    # Each names the Tesseract that read it: the CLI under OCRmyPDF, tesserocr's directly.
+    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout
+    assert one.find("tv:Verfahren/tv:OCR", NS).get("version") == cli.split()[1]
+    import tesserocr
+
+    assert two.find("tv:Verfahren/tv:OCR", NS).get("version") == (
+        f"{tesserocr.tesseract_version().split()[1]} (tesserocr {tesserocr.__version__})"
+    )
     kinds = {b.get("art"): b for b in one.findall("tv:Besonderheiten/tv:Besonderheit", NS)}
     assert kinds["seite_gedreht"].get("grad") == "90"
     assert kinds["seite_gedreht"].get("eingabeseite") == str(page + 1)

@@ -3,7 +3,9 @@
 A scanning service delivers pages that are one image each. For those, OCRmyPDF's pipeline
 (rasterise, analyse, orientation pass, render, PDF/A conversion) costs about as much CPU as
 Tesseract's recognition itself. Here each page's image goes to Tesseract once, which writes
-an invisible text layer; the layer is laid over the page as it was delivered (the image is not
+an invisible text layer. Tesseract runs inside the worker process (tesserocr), with its model
+loaded once per worker instead of once per page (``ESAK_TESSERACT=cli`` starts a ``tesseract``
+process per page instead); the layer is laid over the page as it was delivered (the image is not
 re-encoded), and pikepdf writes and validates the PDF/A-2b. The orientation check (Tesseract's
 OSD pass) runs only for pages whose recognition looks like sideways or upside-down text.
 
@@ -14,19 +16,26 @@ to OCRmyPDF instead.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 from PIL import Image
 
 from esak.errors import DependencyError
+from esak.faults import fault
 
 #: Below this mean word confidence (0-100) a page's text may be turned: upright German
 #: text scores about 90, text on its head or turned anticlockwise about 25.
@@ -278,24 +287,30 @@ def _words(tsv: str) -> tuple[float, int, float]:
 
 def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float) -> Recognition:
     """Tesseract's invisible text layer (a one-page PDF) and text for one page image."""
-    _run(
-        ["tesseract", str(image), str(base), "-l", languages, "--dpi", str(round(dpi)),
-         "-c", "textonly_pdf=1", "pdf", "txt", "tsv"],
-        timeout,
-    )  # fmt: skip
-    pdf, txt, tsv = (base.with_suffix(s) for s in (".pdf", ".txt", ".tsv"))
+    if reader() == "api":
+        table = _api_recognise(image, base, languages, dpi, timeout)
+    else:
+        _run(
+            ["tesseract", str(image), str(base), "-l", languages, "--dpi", str(round(dpi)),
+             "-c", "textonly_pdf=1", "pdf", "txt", "tsv"],
+            timeout,
+        )  # fmt: skip
+        tsv = base.with_suffix(".tsv")
+        table = tsv.read_text(encoding="utf-8", errors="replace") if tsv.exists() else ""
+        tsv.unlink(missing_ok=True)
+    pdf, txt = base.with_suffix(".pdf"), base.with_suffix(".txt")
     if not pdf.exists():
         raise OcrError("Tesseract wrote no text layer")
     text = txt.read_text(encoding="utf-8", errors="replace")
-    table = tsv.read_text(encoding="utf-8", errors="replace")
     confidence, words, vertical = _words(table)
     txt.unlink(missing_ok=True)
-    tsv.unlink(missing_ok=True)
     return Recognition(pdf, text, confidence, words, vertical, table)
 
 
 def orientation(image: Path, dpi: float, timeout: float) -> int:
     """Clockwise degrees that turn the image upright, by Tesseract's OSD; 0 when it cannot say."""
+    if reader() == "api":
+        return _api_orientation(image, dpi)
     try:
         done = _run(
             ["tesseract", str(image), "stdout", "-l", "osd", "--psm", "0",
@@ -313,6 +328,144 @@ def orientation(image: Path, dpi: float, timeout: float) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+# --- Tesseract in the worker process ----------------------------------------------------------
+
+#: ``ESAK_TESSERACT=cli`` reads plain scans with a ``tesseract`` process per page (Debian's)
+#: instead of Tesseract inside the worker (tesserocr): for comparison, and for machines
+#: without the tesserocr wheel.
+READER_ENV = "ESAK_TESSERACT"
+#: An API object is ended and made again after this many pages, so that whatever Tesseract
+#: keeps between pages cannot grow without bound in a worker that runs all night.
+RECYCLE_PAGES = 200
+#: Header of Tesseract's TSV (the API returns the rows without it).
+TSV_HEADER = (
+    "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\t"
+    "left\ttop\twidth\theight\tconf\ttext\n"
+)
+
+_local = threading.local()
+
+
+def reader() -> str:
+    """``"api"`` (tesserocr in this process, the default) or ``"cli"``."""
+    return "cli" if os.environ.get(READER_ENV, "").strip().lower() == "cli" else "api"
+
+
+@functools.cache
+def tessdata() -> str:
+    """The folder of the installed language data (Debian's, as the ``tesseract`` CLI has it)."""
+    prefix = os.environ.get("TESSDATA_PREFIX")
+    if prefix:
+        return str(Path(prefix)) + "/"
+    try:
+        out = subprocess.run(
+            ["tesseract", "--list-langs"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingProgram("tesseract") from exc
+    match = re.search(r'"([^"]+)"', out)
+    if not match:
+        raise MissingProgram("tesseract")
+    return match.group(1).rstrip("/") + "/"
+
+
+@dataclass
+class _Api:
+    api: Any
+    pages: int = 0
+
+
+def _get_api(key: str, make: Callable[[], Any]) -> Any:
+    """This thread's API object for ``key``, made on first use and again every RECYCLE_PAGES
+    pages (Tesseract objects are not to be shared between threads)."""
+    apis: dict[str, _Api] = _local.__dict__.setdefault("apis", {})
+    held = apis.get(key)
+    if held is not None and held.pages >= RECYCLE_PAGES:
+        held.api.End()
+        held = None
+    if held is None:
+        held = apis[key] = _Api(make())
+    held.pages += 1
+    return held.api
+
+
+def _tesserocr() -> Any:
+    try:
+        import tesserocr
+    except ImportError as exc:
+        raise MissingProgram("tesserocr") from exc
+    return tesserocr
+
+
+def _text_api(languages: str) -> Any:
+    tesserocr = _tesserocr()
+
+    def make() -> Any:
+        # The CLI's defaults: automatic page segmentation, the model's own engine mode.
+        api = tesserocr.PyTessBaseAPI(path=tessdata(), lang=languages, psm=tesserocr.PSM.AUTO)
+        for name, value in (
+            ("tessedit_create_pdf", "1"),
+            ("tessedit_create_txt", "1"),
+            ("textonly_pdf", "1"),
+        ):
+            if not api.SetVariable(name, value):
+                raise OcrError(f"Tesseract does not know the setting {name}")
+        return api
+
+    return _get_api(f"text:{languages}", make)
+
+
+def _api_recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float) -> str:
+    """Writes ``base``.pdf (text only) and .txt as the CLI would; returns the page's TSV."""
+    api = _text_api(languages)
+    fault("tesseract-page")  # a crash inside Tesseract takes its worker process with it
+    api.SetVariable("user_defined_dpi", str(round(dpi)))
+    started = time.monotonic()
+    try:
+        done = api.ProcessPages(str(base), str(image), timeout=max(1, round(timeout * 1000)))
+    except RuntimeError as exc:
+        raise OcrError(f"Tesseract failed: {exc}") from exc
+    if not done:
+        base.with_suffix(".pdf").unlink(missing_ok=True)
+        if time.monotonic() - started >= timeout * 0.95:
+            raise OcrTimeout(f"Tesseract took longer than {timeout:.0f} s on a page")
+        raise OcrError("Tesseract failed on the page (it could not read the image)")
+    # The recognition the renderers wrote is still held: its TSV costs no second pass.
+    table = TSV_HEADER + api.GetTSVText(0)
+    api.Clear()
+    return table
+
+
+def _api_orientation(image: Path, dpi: float) -> int:
+    tesserocr = _tesserocr()
+    api = _get_api(
+        "osd",
+        lambda: tesserocr.PyTessBaseAPI(path=tessdata(), lang="osd", psm=tesserocr.PSM.OSD_ONLY),
+    )
+    api.SetVariable("user_defined_dpi", str(round(dpi)))
+    api.SetImageFile(str(image))
+    found = api.DetectOrientationScript()
+    api.Clear()
+    if not found:
+        return 0  # too few characters: nothing to turn by
+    # Tesseract names the orientation the text is in; the CLI's "Rotate:" is what undoes it.
+    return (360 - int(found["orient_deg"])) % 360
+
+
+def reader_version() -> str:
+    """The Tesseract that reads plain scans: the library's or the CLI's version line."""
+    if reader() == "cli":
+        out = subprocess.run(
+            ["tesseract", "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        return out.splitlines()[0] if out else "missing"
+    try:
+        tesserocr = _tesserocr()
+    except MissingProgram:
+        return "missing"
+    return f"tesserocr {tesserocr.__version__}: {tesserocr.tesseract_version().splitlines()[0]}"
 
 
 def read_line(image: Path, languages: str, dpi: float, allowed: str, timeout: float) -> str:
@@ -454,6 +607,14 @@ def check_dependencies(languages: tuple[str, ...]) -> None:
         raise DependencyError(
             "Tesseract is not installed", "apt-get install tesseract-ocr tesseract-ocr-deu"
         )
+    if reader() == "api":
+        try:
+            _tesserocr()
+        except MissingProgram:
+            raise DependencyError(
+                "tesserocr (Tesseract inside the worker) is not installed",
+                f"pip install tesserocr, or run with {READER_ENV}=cli",
+            ) from None
     out = subprocess.run(
         ["tesseract", "--list-langs"], capture_output=True, text=True, check=False
     ).stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import esak
 from esak.errors import DependencyError
+from esak.migrate.ocr import reader_version
 
 
 class WrongSoftware(DependencyError):
@@ -26,7 +27,15 @@ class WrongSoftware(DependencyError):
 
 
 #: What is compared, in the order differences are named.
-FIELDS = ("esak", "esak_code", "python", "tesseract", "tesseract_deu", "ghostscript")
+FIELDS = (
+    "esak",
+    "esak_code",
+    "python",
+    "reader",
+    "tesseract",
+    "tesseract_deu",
+    "ghostscript",
+)
 
 
 def _run(*cmd: str) -> str:
@@ -60,13 +69,17 @@ def _deu_model(langs: str) -> str:
 
 @cache
 def software() -> dict[str, str]:
-    """This process's esak, Python, Tesseract (with its German model) and Ghostscript."""
+    """This process's esak, Python, Tesseract (with its German model) and Ghostscript.
+
+    ``reader`` is the Tesseract that reads plain scans (tesserocr's, or the CLI's with
+    ``ESAK_TESSERACT=cli``); ``tesseract`` the CLI that OCRmyPDF runs for all other documents."""
     tesseract = _run("tesseract", "--version").splitlines()
     gs = _run("gs", "--version").splitlines()
     return {
         "esak": esak.__version__,
         "esak_code": _code_digest(),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "reader": reader_version(),
         "tesseract": tesseract[0] if tesseract else "missing",
         "tesseract_deu": _deu_model(_run("tesseract", "--list-langs")),
         "ghostscript": gs[0] if gs else "missing",

@@ -50,6 +50,7 @@ from esak.index.transfer_notes import (
     record_note,
     site_documents,
 )
+from esak.migrate.ocr import reader_version
 from esak.profiles import Profile, load_profile
 from esak.vocabulary import POST_VOLUME
 from esak.workspace import Workspace
@@ -352,9 +353,19 @@ def _setting(profile: Profile) -> dict[str, Any]:
         "blank_pages": profile.blank_pages,
         "languages": "+".join(profile.ocr_languages),
         "tesseract": tesseract_version(),
+        "reader": reader_tesseract(),
         "ocrmypdf": ocrmypdf_version(),
         "provider": profile.provider,
     }
+
+
+def reader_tesseract() -> str:
+    """The Tesseract that reads plain scans ("direkt"), e.g. ``5.5.4 (tesserocr 2.13.0)``."""
+    line = reader_version()
+    if line.startswith("tesserocr "):
+        words = line.split()
+        return f"{words[-1]} (tesserocr {words[1].rstrip(':')})"
+    return tesseract_version()
 
 
 @functools.cache
@@ -459,7 +470,7 @@ def build_note(
         verfahren,
         "OCR",
         engine="Tesseract",
-        version=setting["tesseract"],
+        version=setting["reader"] if doc.get("engine") == "tesseract" else setting["tesseract"],
         ocrmypdf=setting["ocrmypdf"],
         sprachen=setting["languages"],
         ausgabe="PDF/A-2b mit Textebene",

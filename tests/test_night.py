@@ -170,6 +170,51 @@ def test_killed_run_is_finished_by_the_next_one(point, delivery, reference, tmp_
         assert any("uncommitted" in n for n in report["notes"])
 
 
+def _family(pid: int) -> set[int]:
+    """``pid``'s descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_do_not_outlive_a_coordinator_killed_with_minus_9(delivery, tmp_path):
+    """Workers are forked by a forkserver, not by the coordinator: when the coordinator dies,
+    the forkserver goes, and the workers with it (they would OCR on for nobody)."""
+    env = faults(tmp_path, "hang:worker-doc@1")
+    proc = esak(tmp_path / "ws", "ingest", "--site", "borken", str(delivery), "--json", env=env)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "faults" / "worker-doc").exists():  # a worker is in its document
+        assert time.monotonic() < deadline and proc.poll() is None, "no document started"
+        time.sleep(0.1)
+    family = _family(proc.pid)
+    assert len(family) >= 3  # the forkserver and two workers
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in family):
+        assert time.monotonic() < deadline, [p for p in family if _alive(p)]
+        time.sleep(0.2)
+
+
 def test_a_worker_killed_mid_document_is_retried(delivery, reference, tmp_path):
     ws = tmp_path / "ws"
     code, _, err = ingest(ws, delivery, env=faults(tmp_path, "kill:worker-doc@2"))

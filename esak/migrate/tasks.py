@@ -50,9 +50,11 @@ from esak.vocabulary import InputFormat, PageKind
 #: with the few degrees of skew a feed scanner leaves.
 DESKEW = False
 
-#: "tesseract": plain scans go straight to Tesseract (esak.migrate.ocr), everything else to
-#: OCRmyPDF; "ocrmypdf": every document through OCRmyPDF (for comparison in benchmarks).
-OCR_ENGINE = os.environ.get("ESAK_OCR_ENGINE", "tesseract")
+def ocr_engine() -> str:
+    """``ESAK_OCR_ENGINE``: "tesseract" (the default), plain scans go straight to Tesseract
+    (esak.migrate.ocr), everything else to OCRmyPDF; "ocrmypdf", every document through
+    OCRmyPDF (for comparison in benchmarks)."""
+    return os.environ.get("ESAK_OCR_ENGINE", "tesseract")
 
 #: Resolution pages are classified at (barcode samples are specified at 300 dpi).
 CLASSIFY_DPI = 300.0
@@ -330,7 +332,7 @@ def _build_document(task: DocumentTask, tmp_dir: Path) -> DocumentResult:
         texts: list[str] | None = None
         tables: list[str] = []
         engine = "tesseract"
-        if OCR_ENGINE == "tesseract":
+        if ocr_engine() == "tesseract":
             work.mkdir(exist_ok=True)
             try:
                 texts, tables = _ocr_direct(task, source_pdf, output, work)

@@ -454,7 +454,8 @@ def esak(*args: str, env: dict[str, str] | None = None, timeout: float = 300):
     return done.returncode, done.stdout, done.stderr
 
 
-def test_cluster_status_names_each_worker(cluster):
+def test_cluster_status_names_each_worker(cluster, client):
+    # (client: waits until a worker a test before had restarted is back)
     result = CliRunner().invoke(
         cli, ["cluster", "status", "--scheduler", cluster.scheduler_address, "--json"]
     )

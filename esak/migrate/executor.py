@@ -15,10 +15,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
-import select
 import signal
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,44 +36,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _die_with(coordinator: int) -> None:
-    """Kill this worker's process group (the worker and any Tesseract or Ghostscript it runs)
-    as soon as ``coordinator`` has ended.
-
-    A forked worker's parent is the forkserver, which lives as long as any worker does, so
-    ``PR_SET_PDEATHSIG`` alone would leave the workers of a coordinator killed with -9
-    waiting for work forever."""
-    try:
-        fd = os.pidfd_open(coordinator)
-    except (AttributeError, OSError):
-        fd = None
-
-    def watch() -> None:
-        if fd is not None:
-            select.select([fd], [], [])  # readable once the process has ended
-        else:
-            while True:
-                try:
-                    os.kill(coordinator, 0)
-                except ProcessLookupError:
-                    break
-                except PermissionError:
-                    pass
-                time.sleep(1.0)
-        os.killpg(os.getpgrp(), signal.SIGKILL)
-
-    threading.Thread(target=watch, name="esak-coordinator-watch", daemon=True).start()
-
-
-def _worker_init(environ: dict[str, str], cwd: str, umask: int, coordinator: int) -> None:
-    # A worker is forked from the forkserver, which was started with the coordinator's
-    # environment of that moment: it takes the coordinator's as of the pool's start instead,
-    # as a spawned process would.
-    os.environ.clear()
-    os.environ.update(environ)
-    with contextlib.suppress(OSError):
-        os.chdir(cwd)
-    os.umask(umask)
+def _worker_init() -> None:
     # Own process group: Ctrl-C in the terminal reaches only the coordinator, which decides
     # what happens to work in flight; and killing the group takes Tesseract with the worker.
     os.setpgrp()
@@ -84,33 +44,7 @@ def _worker_init(environ: dict[str, str], cwd: str, umask: int, coordinator: int
     # A coordinator killed with -9 takes its workers along instead of leaving them OCRing.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the forkserver's death
-    _die_with(coordinator)  # the coordinator's
-
-
-#: What a worker imports before its first task: the forkserver imports it once and forks every
-#: worker from there, so a worker (and a pool restarted after a hang or a crash) starts in
-#: milliseconds instead of a second of imports.
-PRELOAD = ["esak.migrate.tasks"]
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a clean server process that has only imported :data:`PRELOAD`.
-
-    Not ``fork``: the coordinator's threads, open PDFs and database would be inherited
-    half-used. The forkserver is a fresh single-threaded interpreter; no PDF is open and no
-    Tesseract object exists in it (those are made in each worker), and it exits with the
-    coordinator, which takes the workers along (``PR_SET_PDEATHSIG``)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    return context
-
-
-def worker_state() -> tuple[dict[str, str], str, int, int]:
-    """The coordinator's environment, working folder, umask and pid, for :func:`_worker_init`."""
-    umask = os.umask(0o077)
-    os.umask(umask)
-    return dict(os.environ), os.getcwd(), umask, os.getpid()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class WorkerPool(Protocol):
@@ -160,11 +94,11 @@ class Pool:
         self._executor: ProcessPoolExecutor = self._make()
 
     def _make(self) -> ProcessPoolExecutor:
+        # spawn: PDFium and Tesseract state must not be inherited half-initialised via fork.
         return ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=worker_context(),
+            mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
-            initargs=worker_state(),
         )
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> Future[Any]:

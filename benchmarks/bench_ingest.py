@@ -790,9 +790,7 @@ class Bench:
         self.say(f"limit: tesseract on {len(images)} content pages, {self.cores} at a time ...")
         _, m = self.measure(action, [Path(env["TMPDIR"])])
         run = Run("limit", self.cores, m, gen.page_totals()["input"], len(images), not failures)
-        found = {(gen.files[int(i.stem[1:3])]["path"], int(i.stem.split("-p")[1])):
-                 out / f"{i.stem}.txt" for i in images}  # fmt: skip
-        run.accuracy = text_files_accuracy(found, truth_texts(gen.root)).to_dict()
+        run.accuracy = _limit_accuracy(gen, images, out)
         run.engine = exec_summary(read_exec_log(folder / "exec.log"))
         run.notes.extend(failures[:5])
         return run
@@ -818,9 +816,7 @@ class Bench:
         done, m = self.measure(action, [Path(env["TMPDIR"])])
         run = Run("limit-tesserocr", self.cores, m, gen.page_totals()["input"], len(images),
                   done.returncode == 0)  # fmt: skip
-        found = {(gen.files[int(i.stem[1:3])]["path"], int(i.stem.split("-p")[1])):
-                 out / f"{i.stem}.txt" for i in images}  # fmt: skip
-        run.accuracy = text_files_accuracy(found, truth_texts(gen.root)).to_dict()
+        run.accuracy = _limit_accuracy(gen, images, out)
         run.notes.extend(done.stderr.decode("utf-8", "replace").splitlines()[-5:])
         return run
 
@@ -888,6 +884,13 @@ class Bench:
         run.profile["documents_written"] = report.get("documents_written")
         run.notes.extend(notes)
         return run
+
+
+def _limit_accuracy(gen: GeneratedDelivery, images: list[Path], out: Path) -> dict[str, Any]:
+    """CER of a limit run's ``<stem>.txt`` files; a stem names its file and page (f01-p0003)."""
+    found = {(gen.files[int(i.stem[1:3])]["path"], int(i.stem.split("-p")[1])):
+             out / f"{i.stem}.txt" for i in images}  # fmt: skip
+    return text_files_accuracy(found, truth_texts(gen.root)).to_dict()
 
 
 def _tessdata() -> str:

@@ -454,13 +454,23 @@ def _api_orientation(image: Path, dpi: float) -> int:
     return (360 - int(found["orient_deg"])) % 360
 
 
+@functools.cache
+def cli_version() -> str:
+    """The first line of ``tesseract --version`` (e.g. ``tesseract 5.3.0``), or "missing"."""
+    try:
+        done = subprocess.run(
+            ["tesseract", "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "missing"
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return lines[0] if lines else "missing"
+
+
 def reader_version() -> str:
     """The Tesseract that reads plain scans: the library's or the CLI's version line."""
     if reader() == "cli":
-        out = subprocess.run(
-            ["tesseract", "--version"], capture_output=True, text=True, check=False
-        ).stdout
-        return out.splitlines()[0] if out else "missing"
+        return cli_version()
     try:
         tesserocr = _tesserocr()
     except MissingProgram:

@@ -11,7 +11,6 @@ mixing two kinds of output in one e-file.
 from __future__ import annotations
 
 import hashlib
-import re
 import subprocess
 import sys
 from functools import cache
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import esak
 from esak.errors import DependencyError
-from esak.migrate.ocr import reader_version
+from esak.migrate.ocr import MissingProgram, cli_version, reader_version, tessdata
 
 
 class WrongSoftware(DependencyError):
@@ -56,14 +55,11 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _deu_model(langs: str) -> str:
-    match = re.search(r'"([^"]+)"', langs)
-    if not match:
-        return "missing"
-    model = Path(match.group(1)) / "deu.traineddata"
+def _deu_model() -> str:
     try:
+        model = Path(tessdata()) / "deu.traineddata"
         return hashlib.sha256(model.read_bytes()).hexdigest()[:16]
-    except OSError:
+    except (MissingProgram, OSError):
         return "missing"
 
 
@@ -73,15 +69,14 @@ def software() -> dict[str, str]:
 
     ``reader`` is the Tesseract that reads plain scans (tesserocr's, or the CLI's with
     ``ESAK_TESSERACT=cli``); ``tesseract`` the CLI that OCRmyPDF runs for all other documents."""
-    tesseract = _run("tesseract", "--version").splitlines()
     gs = _run("gs", "--version").splitlines()
     return {
         "esak": esak.__version__,
         "esak_code": _code_digest(),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "reader": reader_version(),
-        "tesseract": tesseract[0] if tesseract else "missing",
-        "tesseract_deu": _deu_model(_run("tesseract", "--list-langs")),
+        "tesseract": cli_version(),
+        "tesseract_deu": _deu_model(),
         "ghostscript": gs[0] if gs else "missing",
     }
 

@@ -21,8 +21,6 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import re
-import shutil
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +48,7 @@ from esak.index.transfer_notes import (
     record_note,
     site_documents,
 )
-from esak.migrate.ocr import reader_version
+from esak.migrate.ocr import cli_version, reader_version
 from esak.profiles import Profile, load_profile
 from esak.vocabulary import POST_VOLUME
 from esak.workspace import Workspace
@@ -368,21 +366,10 @@ def reader_tesseract() -> str:
     return tesseract_version()
 
 
-@functools.cache
 def tesseract_version() -> str:
-    """``tesseract --version``'s first line (e.g. ``5.3.0``), or ``unbekannt``."""
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return "unbekannt"
-    try:
-        done = subprocess.run(
-            [exe, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unbekannt"
-    first = (done.stdout or done.stderr).strip().splitlines()
-    words = first[0].split() if first else []
-    return words[1] if len(words) > 1 else "unbekannt"
+    """The CLI's version (e.g. ``5.3.0``), or ``unbekannt``."""
+    words = cli_version().split()
+    return words[1] if len(words) > 1 and words[0] == "tesseract" else "unbekannt"
 
 
 @functools.cache

@@ -212,9 +212,12 @@ def _page_truth(kind: str, **kw: Any) -> dict[str, Any]:
 class _Planner:
     """Decides, page by page, what the delivery holds, before any pixel is drawn."""
 
-    def __init__(self, rng: random.Random, fmt: str) -> None:
+    def __init__(self, rng: random.Random, fmt: str, duplex: float = 0.4) -> None:
         self.rng = rng
         self.fmt = fmt  # container format: decides grey or bilevel pages
+        #: the share of content sheets scanned with their empty back side; at 1.0 the cover
+        #: and separator sheets come with theirs too (a whole file scanned duplex)
+        self.duplex = duplex
 
     def bilevel(self) -> bool:
         if self.fmt == "tiff":
@@ -267,7 +270,7 @@ class _Planner:
         doc_type: str | None,
         *,
         orphan: bool = False,
-        duplex: float = 0.4,
+        duplex: float | None = None,
     ) -> list[_Spec]:
         kind = self.rng.choice(KINDS_OF_TYPE[doc_type or self.rng.choice(DOC_TYPES)])
         total = self.rng.randint(1, MAX_PAGES_OF_KIND[kind])
@@ -292,7 +295,7 @@ class _Planner:
                     page_total=total,
                 )
             )
-            if self.rng.random() < duplex:
+            if self.rng.random() < (self.duplex if duplex is None else duplex):
                 out.append(self.back_side(None if orphan else household, volume, orphan))
         return out
 
@@ -302,6 +305,9 @@ class _Planner:
         """A cover sheet and the documents behind it (cover barcode is filled in later)."""
         cover = self.spec(_page_truth("cover", household=household, volume=volume), "cover")
         pages = [cover]
+        sheets = self.duplex >= 1.0
+        if sheets:
+            pages.append(self.back_side(household, volume))
         n_docs = self.rng.randint(2, 4)
         double_at = self.rng.randint(1, n_docs - 1) if double_separator else -1
         for number in range(n_docs):
@@ -316,6 +322,8 @@ class _Planner:
                     pages.append(self.separator(None, household, volume))
                 doc_type = None if self.rng.random() < 0.4 else self.rng.choice(DOC_TYPES)
                 pages.append(self.separator(doc_type, household, volume))
+            if sheets and pages[-1].what == "separator":
+                pages.append(self.back_side(household, volume))
             pages.extend(self.document(person, household, volume, number, doc_type))
         return pages
 
@@ -423,6 +431,7 @@ def generate_delivery(
     orphan_pages: int = 1,
     bad_file: bool = True,
     with_manifest: bool = True,
+    duplex: float = 0.4,
 ) -> GeneratedDelivery:
     """Write a synthetic scan delivery, its expected list and its truth into ``out_dir``.
 
@@ -430,7 +439,9 @@ def generate_delivery(
     delivered at all. With 5 or more, one household is delivered that the list does not
     expect. With 4 or more, the delivery holds every kind of input (PDF batches, a G4 TIFF
     batch, a folder of single images, a household-named PDF) and one household is spread
-    over two batches (volumes 1 and 2). Writes ``out_dir/delivery/``,
+    over two batches (volumes 1 and 2). ``duplex`` is the share of content sheets scanned
+    with their empty back side (0: a mostly-content delivery; 1: every sheet, cover and
+    separator sheets too, scanned duplex: a mostly-blank one). Writes ``out_dir/delivery/``,
     ``out_dir/expected_<site>.csv`` and ``out_dir/truth.json``.
     """
     if households < 1:
@@ -441,6 +452,8 @@ def generate_delivery(
         raise ValueError("agency_code must be five digits")
     if orphan_pages < 0:
         raise ValueError("orphan_pages must not be negative")
+    if not 0.0 <= duplex <= 1.0:
+        raise ValueError("duplex must be between 0 and 1")
     out_dir = Path(out_dir)
     delivery = out_dir / "delivery"
     if delivery.exists() and any(delivery.iterdir()):
@@ -517,7 +530,7 @@ def generate_delivery(
 
     orphan_batch = rng.randrange(len(containers))
     for b, c in enumerate(containers):
-        planner = _Planner(rng, c.format)
+        planner = _Planner(rng, c.format, duplex)
         if b == orphan_batch:
             for _ in range(orphan_pages):
                 stray = f"{agency_code}BG{rng.randrange(100_000, 10_000_000):07d}"
@@ -533,7 +546,7 @@ def generate_delivery(
                 )
                 volumes[h].append(vol)
     if household_file is not None:
-        planner = _Planner(rng, "household-pdf")
+        planner = _Planner(rng, "household-pdf", duplex)
         hh, vol = household_file.household, household_file.volume
         assert hh is not None and vol is not None
         for _ in range(rng.randint(2, 3)):
@@ -617,12 +630,17 @@ def _special_back_sides(rng: random.Random, containers: list[_Container]) -> Non
         for i, s in enumerate(c.pages)
         if s.truth["kind"] == "content" and not s.truth["orphan"]
     ]
-    backs = [
-        (c, i)
-        for c in containers
-        for i, s in enumerate(c.pages)
-        if s.truth["kind"] == "blank" and not s.truth["orphan"]
-    ]
+    def backs_of_content() -> list[tuple[_Container, int]]:
+        # Only these may become a note: the back of a cover or separator belongs to no document.
+        return [
+            (c, i)
+            for c in containers
+            for i, s in enumerate(c.pages)
+            if s.truth["kind"] == "blank" and not s.truth["orphan"]
+            and i > 0 and c.pages[i - 1].truth["kind"] == "content"
+        ]
+
+    backs = backs_of_content()
     while len(backs) < 3 and candidates:
         c, i = candidates.pop(rng.randrange(len(candidates)))
         if i + 1 < len(c.pages) and c.pages[i + 1].truth["kind"] == "blank":
@@ -630,12 +648,7 @@ def _special_back_sides(rng: random.Random, containers: list[_Container]) -> Non
         front = c.pages[i].truth
         planner = _Planner(rng, c.format)
         c.pages.insert(i + 1, planner.back_side(front["household"], front["volume"]))
-        backs = [
-            (cc, j)
-            for cc in containers
-            for j, s in enumerate(cc.pages)
-            if s.truth["kind"] == "blank" and not s.truth["orphan"]
-        ]
+        backs = backs_of_content()
         candidates = [(cc, j + (1 if cc is c and j > i else 0)) for cc, j in candidates]
     if not backs:
         return

@@ -21,7 +21,9 @@ bench: system venv
 	$(BIN)/python benchmarks/bench_inspect.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_ingest.py --big-batch 500 --only baseline,limit,esak,esak-cli
-	$(BIN)/python benchmarks/bench_ingest.py --dpi 200 --workers 2
+	$(BIN)/python benchmarks/bench_ingest.py --dpi 200 --workers 2 --only baseline,limit,esak,esak-cli
+	$(BIN)/python benchmarks/bench_ingest.py --dpi 200 --duplex 0 --workers 2
+	$(BIN)/python benchmarks/bench_ingest.py --duplex 1 --workers 2
 	$(BIN)/python benchmarks/bench_scaling.py
 
 lint: venv

@@ -403,3 +403,27 @@ def test_renderers() -> None:
         render_content_page(
             random.Random(3), "steuerbescheid", dpi=dpi, person=person, household="x"
         )
+
+
+def test_duplex_makes_a_mostly_content_or_a_mostly_blank_delivery(tmp_path):
+    from esak.synthetic import generate_delivery
+
+    shares = {}
+    for duplex in (0.0, 1.0):
+        g = generate_delivery(tmp_path / str(duplex), households=2, seed=3, dpi=100,
+                              missing=0, orphan_pages=0, bad_file=False, duplex=duplex)  # fmt: skip
+        totals = g.page_totals()
+        shares[duplex] = totals["blank"] / totals["input"], totals["content"] / totals["input"]
+        for f in g.files:
+            kinds = [p["kind"] for p in f["pages"]]
+            for i, kind in enumerate(kinds[:-1]):
+                if kind == "cover" and duplex == 1.0:
+                    assert kinds[i + 1] == "blank", (f["path"], i)  # a cover's back side
+            # A back side turned into a handwritten note belongs to the document before it.
+            for p in f["pages"]:
+                if p["note"] == "handwritten":
+                    assert p["document"] is not None
+    assert shares[0.0][1] > 0.5 and shares[0.0][0] < 0.15  # only the three back sides worth testing
+    assert shares[1.0][0] > 0.4 and shares[1.0][0] > shares[1.0][1]
+    with pytest.raises(ValueError, match="duplex"):
+        generate_delivery(tmp_path / "bad", households=2, duplex=1.5)

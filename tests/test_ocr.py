@@ -430,32 +430,3 @@ def test_a_machine_that_reads_with_the_other_reader_is_another_machine(monkeypat
     assert here["reader"].startswith("tesserocr ") and "tesseract 5." in here["reader"]
     assert there["reader"] == there["tesseract"]
     assert [d.split()[0] for d in sw.differences(here, there)] == ["reader"]
-
-
-def test_scans_under_250_dpi_are_binarised_by_sauvola_in_both_readers(
-    page_image, tmp_path, monkeypatch
-):
-    import shutil
-
-    from esak.migrate import ocr
-
-    low = tmp_path / "low.png"
-    page_image.reduce(3).save(low)  # 100 dpi: quick to read
-    # The API object is reused across pages: the setting must follow each page's resolution.
-    for dpi, method in ((100, "2"), (300, "0"), (249, "2"), (250, "0")):
-        monkeypatch.setenv(ocr.READER_ENV, "api")
-        ocr.recognise(low, tmp_path / f"api{dpi}", "deu", dpi, 120)
-        assert ocr._text_api("deu").GetVariableAsString("thresholding_method") == method, dpi
-    # The CLI is told the same: a tesseract on PATH that writes down what it was asked.
-    real = shutil.which("tesseract")
-    log = tmp_path / "args.txt"
-    fake = tmp_path / "bin" / "tesseract"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n', encoding="ascii")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv(ocr.READER_ENV, "cli")
-    for dpi in (100, 300):
-        assert "Jobcenter" in ocr.recognise(low, tmp_path / f"cli{dpi}", "deu", dpi, 120).text
-    asked = log.read_text(encoding="ascii").splitlines()
-    assert "thresholding_method=2" in asked[0] and "thresholding_method=0" in asked[1]

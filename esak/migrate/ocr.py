@@ -47,12 +47,6 @@ SUSPECT_VERTICAL_SHARE = 0.5
 MIN_WORDS = 5
 #: A turned candidate is kept only when its recognition is clearly better.
 GAIN = 10.0
-#: Scans of less than this resolution are binarised by Sauvola's local threshold, finer
-#: ones by Tesseract's default (Otsu over the page). Measured on generated noisy grey
-#: deliveries (benchmarks, README "Performance"): at 200 dpi Sauvola cut the character error
-#: rate from 2.45 % to 2.15 % and from 3.87 % to 2.87 % (two seeds) for 2 % more CPU; at
-#: 300 dpi it raised it from 1.93 % to 2.23 % and cost 19 % more.
-SAUVOLA_BELOW_DPI = 250.0
 
 
 class NotScanned(Exception):
@@ -291,12 +285,6 @@ def _words(tsv: str) -> tuple[float, int, float]:
     return mean, len(confs), vertical / long_words if long_words else 0.0
 
 
-def thresholding(dpi: float) -> str:
-    """Tesseract's ``thresholding_method`` for a scan of ``dpi``: "2" (Sauvola) below
-    :data:`SAUVOLA_BELOW_DPI`, else "0" (Otsu, Tesseract's default)."""
-    return "2" if dpi < SAUVOLA_BELOW_DPI else "0"
-
-
 def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float) -> Recognition:
     """Tesseract's invisible text layer (a one-page PDF) and text for one page image."""
     if reader() == "api":
@@ -304,8 +292,7 @@ def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: floa
     else:
         _run(
             ["tesseract", str(image), str(base), "-l", languages, "--dpi", str(round(dpi)),
-             "-c", "textonly_pdf=1", "-c", f"thresholding_method={thresholding(dpi)}",
-             "pdf", "txt", "tsv"],
+             "-c", "textonly_pdf=1", "pdf", "txt", "tsv"],
             timeout,
         )  # fmt: skip
         tsv = base.with_suffix(".tsv")
@@ -435,8 +422,6 @@ def _api_recognise(image: Path, base: Path, languages: str, dpi: float, timeout:
     api = _text_api(languages)
     fault("tesseract-page")  # a crash inside Tesseract takes its worker process with it
     api.SetVariable("user_defined_dpi", str(round(dpi)))
-    # Set on every page: the API object is reused across pages of any resolution.
-    api.SetVariable("thresholding_method", thresholding(dpi))
     started = time.monotonic()
     try:
         done = api.ProcessPages(str(base), str(image), timeout=max(1, round(timeout * 1000)))

@@ -220,12 +220,6 @@ def blank_verdict(image: Image.Image, dpi: float) -> BlankVerdict:
 
     flat = labels.ravel()
     areas = np.bincount(flat, minlength=count + 1)
-    # Contrast and ink of every mark at once, over the marks' pixels only: most marks are
-    # specks and grain, and looking at each alone would cost more than the rest of the test.
-    where = np.flatnonzero(flat)
-    sums = np.bincount(flat[where], weights=depth.ravel()[where], minlength=count + 1)
-    darkest = np.zeros(count + 1, dtype=np.float32)
-    np.maximum.at(darkest, flat[where], depth.ravel()[where])
     objects = ndimage.find_objects(labels)
     speck = max(1, round(2 * DUST_AREA_MM2 * mm * mm))  # a speck and the ring it blurs into
     faint: list[_Mark] = []
@@ -233,12 +227,16 @@ def blank_verdict(image: Image.Image, dpi: float) -> BlankVerdict:
     arcs: list[tuple[_Mark, tuple[float, float]]] = []
     holes: list[tuple[float, float]] = []
     known: list[_Mark] = []  # holes and shadows, whose debris is not writing either
+    looked_at: list[_Mark] = []
     # Largest first: on a written page the first mark looked at is usually writing.
     for i in np.argsort(-areas[1:], kind="stable") + 1:
         sl = objects[i - 1]
         if sl is None:
             continue
-        m = _Mark(int(i), sl, int(areas[i]), float(darkest[i]), float(sums[i]) / (mm * mm))
+        # Contrast and mass come later (_mark_statistics): a written page usually ends at
+        # its first large mark, before they are needed.
+        m = _Mark(int(i), sl, int(areas[i]))
+        looked_at.append(m)
         if m.extent < MIN_MARK_MM * mm or (
             m.extent < DUST_MM * mm and m.area < DUST_AREA_MM2 * mm * mm
         ):
@@ -261,6 +259,7 @@ def blank_verdict(image: Image.Image, dpi: float) -> BlankVerdict:
         else:
             faint.append(m)
 
+    _mark_statistics(looked_at, small_marks, labels, depth, count, mm)
     # The rim of a hole that scanned light is a hole where a second hole confirms it.
     for m, centre in arcs:
         if any(_pitched(centre, other, mm) for other in holes + [c for a, c in arcs if a is not m]):
@@ -289,6 +288,25 @@ def blank_verdict(image: Image.Image, dpi: float) -> BlankVerdict:
         if reason:
             return page.verdict(ink, len(cluster), reason)
     return page.verdict(ink, 0, "")
+
+
+def _mark_statistics(
+    marks: list[_Mark], small: list[_Mark], labels: np.ndarray, depth: np.ndarray, count: int,
+    mm: float,
+) -> None:
+    """Every mark's mass, and a small mark's contrast (its darkest pixel), at once over the
+    marks' pixels only: most marks are specks and grain, and looking at each alone would
+    cost more than the rest of the test."""
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    inside, values = flat[where], depth.ravel()[where]
+    sums = np.bincount(inside, weights=values, minlength=count + 1)
+    darkest = np.zeros(count + 1, dtype=np.float32)
+    np.maximum.at(darkest, inside, values)
+    for m in marks:
+        m.mass = float(sums[m.label]) / (mm * mm)
+    for m in small:
+        m.peak = float(darkest[m.label])
 
 
 def _paper_level(small: Image.Image, arr: np.ndarray, mm: float) -> tuple[float, np.ndarray]:

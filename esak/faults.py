@@ -6,6 +6,8 @@ list of ``action:point[@n]``: at the n-th time (default 1) any process of the ru
 
 - ``kill``: SIGKILL this process (a power cut, the OOM killer);
 - ``hang``: sleep for an hour (a stuck Tesseract or Ghostscript);
+- ``slow``: sleep :data:`SLOW_SECONDS` (a page that takes its time: a test of a deadline
+  must not depend on how fast this machine reads);
 - ``enospc``: raise ``OSError(ENOSPC)`` (a full disk);
 - ``crash``: raise ``RuntimeError`` (a bug in a library).
 
@@ -22,6 +24,7 @@ import time
 
 ENV = "ESAK_FAULTS"
 ENV_DIR = "ESAK_FAULTS_DIR"
+SLOW_SECONDS = 5.0
 
 
 def fault(point: str) -> None:
@@ -43,6 +46,8 @@ def fault(point: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         elif action == "hang":
             time.sleep(3600)
+        elif action == "slow":
+            time.sleep(SLOW_SECONDS)
         elif action == "enospc":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         elif action == "crash":

@@ -284,7 +284,9 @@ def test_a_second_run_is_refused_naming_the_first(delivery, reference, tmp_path)
 def test_a_deadline_stops_with_exit_7_and_the_next_night_goes_on(delivery, reference, tmp_path):
     ws = tmp_path / "ws"
     started = time.monotonic()
-    code, out, err = ingest(ws, delivery, "--max-minutes", "0.05")  # 3 seconds
+    # Every page takes 5 s more: with tesserocr the whole delivery is read within the 3 s.
+    slow = faults(tmp_path, "slow:tesseract-page@*")
+    code, out, err = ingest(ws, delivery, "--max-minutes", "0.05", env=slow)  # 3 seconds
     assert code == ExitCode.STOPPED, err
     assert time.monotonic() - started < 90  # the 30 s grace, then the workers are stopped
     error = json.loads(out)

@@ -97,7 +97,7 @@ import pikepdf
 from accuracy import esak_accuracy, pdf_accuracy, text_files_accuracy, truth_texts
 from PIL import Image
 
-from esak.synthetic import GeneratedDelivery, generate_delivery
+from esak.synthetic import DUPLEX, GeneratedDelivery, generate_delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -495,7 +495,7 @@ def make_wrappers(folder: Path) -> bool:
 
 
 def fresh_delivery(
-    folder: Path, households: int, seed: int, dpi: int, duplex: float = 0.4
+    folder: Path, households: int, seed: int, dpi: int, duplex: float = DUPLEX
 ) -> GeneratedDelivery:
     """A complete delivery (nothing missing, orphaned or broken, no manifest) in ``folder``,
     which is emptied first; ``duplex`` as in :func:`generate_delivery` (the usual mix, mostly
@@ -515,9 +515,9 @@ def fresh_delivery(
     )
 
 
-def check_mix(gen: GeneratedDelivery, duplex: float = 0.4) -> dict[str, Any]:
+def check_mix(gen: GeneratedDelivery, duplex: float = DUPLEX) -> dict[str, Any]:
     """What the generated delivery holds, against what the issue asks for (the share of blank
-    back sides only for the usual mix: ``duplex`` 0.4)."""
+    back sides only for the usual mix, :data:`DUPLEX`)."""
     totals = gen.page_totals()
     depth = Counter("bilevel" if p.get("bilevel") else "grey" for _, p in gen.iter_pages())
     content_depth = Counter(
@@ -541,7 +541,7 @@ def check_mix(gen: GeneratedDelivery, duplex: float = 0.4) -> dict[str, Any]:
     warnings: list[str] = mix["warnings"]
     if totals["input"] < 150:
         warnings.append(f"only {totals['input']} pages (the issue asks for at least 150)")
-    if duplex == 0.4 and not 0.25 <= mix["blank_backs_per_content_page"] <= 0.45:
+    if duplex == DUPLEX and not 0.25 <= mix["blank_backs_per_content_page"] <= 0.45:
         warnings.append(
             f"blank back sides: {totals['blank']} for {totals['content']} content pages "
             f"({mix['blank_backs_per_content_page']:.0%}; the issue says about a third)"
@@ -1303,7 +1303,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--duplex",
         type=float,
-        default=0.4,
+        default=DUPLEX,
         help="share of content sheets scanned with their empty back side: 0 a mostly-content "
         "delivery, 1 a mostly-blank one (covers and separators with their backs too)",
     )

@@ -16,7 +16,7 @@ right answer is known, without real case files, which may not leave the job cent
 """
 
 from esak.migrate.barcodes import barcode_modules
-from esak.synthetic.delivery import GeneratedDelivery, generate_delivery
+from esak.synthetic.delivery import DUPLEX, GeneratedDelivery, generate_delivery
 from esak.synthetic.documents import (
     CONTENT_KINDS,
     DOC_TYPES,
@@ -34,6 +34,7 @@ from esak.synthetic.documents import (
 __all__ = [
     "CONTENT_KINDS",
     "DOC_TYPES",
+    "DUPLEX",
     "SYMBOLOGIES",
     "GeneratedDelivery",
     "Person",

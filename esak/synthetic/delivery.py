@@ -209,10 +209,15 @@ def _page_truth(kind: str, **kw: Any) -> dict[str, Any]:
     return truth
 
 
+#: The usual share of content sheets scanned with their empty back side (about a third of
+#: the pages behind a content page are blank backs).
+DUPLEX = 0.4
+
+
 class _Planner:
     """Decides, page by page, what the delivery holds, before any pixel is drawn."""
 
-    def __init__(self, rng: random.Random, fmt: str, duplex: float = 0.4) -> None:
+    def __init__(self, rng: random.Random, fmt: str, duplex: float = DUPLEX) -> None:
         self.rng = rng
         self.fmt = fmt  # container format: decides grey or bilevel pages
         #: the share of content sheets scanned with their empty back side; at 1.0 the cover
@@ -431,7 +436,7 @@ def generate_delivery(
     orphan_pages: int = 1,
     bad_file: bool = True,
     with_manifest: bool = True,
-    duplex: float = 0.4,
+    duplex: float = DUPLEX,
 ) -> GeneratedDelivery:
     """Write a synthetic scan delivery, its expected list and its truth into ``out_dir``.
 

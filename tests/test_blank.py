@@ -210,6 +210,23 @@ def test_two_and_four_punch_holes_are_blank(dpi):
 
 
 @pytest.mark.parametrize("dpi", DPIS)
+def test_the_largest_holes_furthest_in_are_blank_and_writing_beyond_them_content(dpi):
+    # A written page ends at its first strong stroke far enough in (INSIDE_MM): that must
+    # lie beyond the furthest any hole reaches, a 9-mm hole centred 25 mm from the edge.
+    s = Sheet(dpi)
+    for y in (108.5, 188.5):
+        s.hole(210 - 24.8, y, d=8.4)  # reaches 29.0 mm in
+    v = verdict(s)
+    assert v.blank, v
+    assert dict(v.ignored)["hole"] == 2
+    s.text(36, 140, "Eingang", 9, 40)  # print just beyond: the shortcut's case
+    scan = s.scan()
+    quick, full = blank_verdict(scan, dpi), blank_verdict(scan, dpi, shortcut=False)
+    assert not quick.blank and not full.blank
+    assert "mm from the left" in quick.reason
+
+
+@pytest.mark.parametrize("dpi", DPIS)
 def test_light_holes_with_a_grey_rim_are_blank(dpi):
     s = Sheet(dpi)
     for y in (108.5, 188.5):

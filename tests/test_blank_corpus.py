@@ -46,6 +46,10 @@ def _judge(folder: Path, truth: list[dict[str, Any]], dpi: float | None) -> list
                 page = source.page(row["page"], read_at)
                 verdict = blank_verdict(page.image, page.dpi)
                 judged.append({**row, "blank": verdict.blank, "reason": verdict.reason})
+                if not row["written"]:
+                    # The shortcut for written pages must cost no true blank.
+                    full = blank_verdict(page.image, page.dpi, shortcut=False)
+                    judged[-1]["full_blank"] = full.blank
     return judged
 
 
@@ -127,6 +131,11 @@ def test_most_true_blanks_are_still_recognised(judged):
     for case, (ok, n) in per_case.items():
         if case != "paper-fibres":
             assert ok / n >= 0.75, f"{case}: {ok}/{n} recognised; all: {table}"
+
+
+def test_the_shortcut_for_written_pages_recognises_the_same_blanks(judged):
+    differ = [r for r in judged if not r["written"] and r["blank"] != r["full_blank"]]
+    assert not differ, differ
 
 
 def test_a_page_kept_as_content_says_why(judged):

@@ -304,6 +304,60 @@ def test_a_png_of_an_image_folder_goes_into_the_pdf_as_it_is(page_image, tmp_pat
     assert not _png_as_it_is(tmp_path / "alpha.png")
 
 
+@pytest.mark.parametrize(
+    ("mode", "g4", "suffix"),
+    [("L", None, ".png"), ("1", None, ".png"), ("1", "BlackIs1", ".tif"), ("1", "white", ".tif")],
+)
+def test_a_lossless_scan_goes_to_tesseract_with_its_data_as_it_is(
+    page_image, tmp_path, mode, g4, suffix
+):
+    from PIL import ImageOps
+
+    from esak.migrate.ocr import _image_file
+
+    img = page_image.reduce(2).convert(mode)
+    if g4:
+        # img2pdf writes /BlackIs1 true; the PDF default (false) is the same data inverted.
+        drawn = img if g4 == "BlackIs1" else ImageOps.invert(img.convert("L")).convert("1")
+        buf = io.BytesIO()
+        drawn.save(buf, format="TIFF", compression="group4", dpi=(DPI // 2, DPI // 2))
+        source = tmp_path / "scan.pdf"
+        source.write_bytes(img2pdf.convert(buf.getvalue()))
+        if g4 == "white":
+            with pikepdf.open(source, allow_overwriting_input=True) as pdf:
+                (_, image), *_ = pdf.pages[0].get_images().items()
+                del image.DecodeParms[0]["/BlackIs1"]
+                pdf.save(source)
+    else:
+        source = write_pdf([img], tmp_path / "scan.pdf", DPI // 2)
+    with pikepdf.open(source) as pdf:
+        scan = scanned_image(pdf.pages[0])
+        handed = _image_file(scan, tmp_path / "p0")
+        decoded = _image_file(scan, tmp_path / "p1", as_is=False)
+        assert (handed.suffix, decoded.suffix) == (suffix, ".pnm")
+        with Image.open(handed) as a, Image.open(decoded) as b:
+            assert np.array_equal(np.asarray(a.convert(mode)), np.asarray(b.convert(mode)))
+            assert np.array_equal(np.asarray(b.convert(mode)), np.asarray(img))
+
+
+def test_a_damaged_lossless_image_goes_to_ocrmypdf_as_before(page_image, tmp_path):
+    import zlib
+
+    source = write_pdf([page_image.reduce(2)], tmp_path / "scan.pdf", DPI // 2)
+    with pikepdf.open(source, allow_overwriting_input=True) as pdf:
+        (_, image), *_ = pdf.pages[0].get_images().items()
+        raw = image.read_raw_bytes()
+        cut = zlib.compress(zlib.decompress(raw)[: len(raw) // 3])  # rows missing at the end
+        image.write(cut, filter=image.Filter, decode_parms=image.DecodeParms)
+        pdf.save(source)
+    keep: list[pikepdf.Pdf] = []
+    with pikepdf.open(source) as pdf, pytest.raises(NotScanned, match="cannot be decoded"):
+        ocr_scanned_pages(pdf, tmp_path, "deu", 120, keep)
+    assert not [*tmp_path.glob("p0000.png"), *tmp_path.glob("p0000.pnm")], "images left"
+    result = build_document(_task(source, 1, tmp_path / "tmp"))
+    assert result.error is None and result.engine == "ocrmypdf", result
+
+
 def test_a_missing_program_is_said_so_not_reported_as_a_failed_page():
     from esak.migrate.ocr import MissingProgram, _run
 

@@ -306,35 +306,14 @@ class PdfSource(PageSource):
 
 def _png_predicted(image: pikepdf.Object) -> Image.Image | None:
     """A Flate image with PNG predictors (what img2pdf and most scanners write for lossless
-    scans) decoded by Pillow's PNG reader: its compressed data is a PNG's IDAT as it is, and
-    zlib and libpng's unfiltering in C take half the time of qpdf's predictor. None: not such
-    an image."""
-    import struct
-    import zlib
+    scans) decoded by Pillow's PNG reader: its compressed data is a PNG's IDAT as it is (see
+    :func:`esak.migrate.ocr.flate_as_png`), and zlib and libpng's unfiltering in C take half
+    the time of qpdf's predictor. None: not such an image."""
+    from esak.migrate.ocr import flate_as_png
 
-    params = image.get("/DecodeParms")
-    if image.get("/Filter") != pikepdf.Name.FlateDecode or not isinstance(params,
-                                                                          pikepdf.Dictionary):
+    png = flate_as_png(image)
+    if png is None:
         return None
-    width, height = int(image.Width), int(image.Height)
-    bits = int(image.get("/BitsPerComponent", 8))
-    colours = int(params.get("/Colors", 1))
-    if (int(params.get("/Predictor", 1)) < 10 or int(params.get("/Columns", 1)) != width
-            or int(params.get("/BitsPerComponent", bits)) != bits or bits not in (1, 8)
-            or colours not in (1, 3) or (bits == 1 and colours != 1)):  # fmt: skip
-        return None
-    space = image.get("/ColorSpace")
-    if (colours == 3) != (space == pikepdf.Name.DeviceRGB or (
-            isinstance(space, pikepdf.Array) and int(space[1].get("/N", 0)) == 3)):  # fmt: skip
-        return None
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))  # fmt: skip
-
-    header = struct.pack(">IIBBBBB", width, height, bits, 0 if colours == 1 else 2, 0, 0, 0)
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-           + chunk(b"IDAT", image.read_raw_bytes()) + chunk(b"IEND", b""))  # fmt: skip
     img = Image.open(io.BytesIO(png))
     img.load()
     return img

@@ -483,10 +483,11 @@ def test_a_full_disk_stops_cleanly_and_resumes(point, delivery, reference, tmp_p
 
 
 def test_a_really_full_disk(delivery, reference, tmp_path):
-    """The workspace on a small tmpfs: OCR's intermediates do not fit; then it is enlarged."""
+    """The workspace on a small tmpfs: the documents and their intermediates do not fit;
+    then it is enlarged."""
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                           capture_output=True)  # fmt: skip
     if done.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")

@@ -340,6 +340,19 @@ def test_a_lossless_scan_goes_to_tesseract_with_its_data_as_it_is(
             assert np.array_equal(np.asarray(b.convert(mode)), np.asarray(img))
 
 
+def test_a_palette_image_is_decoded_not_handed_as_grey(page_image, tmp_path):
+    from esak.migrate.ocr import _image_file
+
+    img = page_image.reduce(2).convert("RGB").quantize(16)  # Flate with an Indexed space
+    with pikepdf.open(write_pdf([img], tmp_path / "scan.pdf", DPI // 2)) as pdf:
+        scan = scanned_image(pdf.pages[0])
+        assert scan.image.ColorSpace[0] == pikepdf.Name.Indexed
+        handed = _image_file(scan, tmp_path / "p0")
+        assert handed.suffix == ".pnm"
+        with Image.open(handed) as got:
+            assert np.array_equal(np.asarray(got), np.asarray(img.convert("RGB")))
+
+
 def test_a_damaged_lossless_image_goes_to_ocrmypdf_as_before(page_image, tmp_path):
     import zlib
 

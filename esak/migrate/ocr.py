@@ -229,9 +229,13 @@ def flate_as_png(image: pikepdf.Object) -> bytes | None:
             or int(params.get("/BitsPerComponent", bits)) != bits or bits not in (1, 8)
             or colours not in (1, 3) or (bits == 1 and colours != 1)):  # fmt: skip
         return None
+    # A PNG's pixels are grey or RGB: a palette (Indexed), a Separation's tints or Lab
+    # values would be read as something else.
     space = image.get("/ColorSpace")
-    if (colours == 3) != (space == pikepdf.Name.DeviceRGB or (
-            isinstance(space, pikepdf.Array) and int(space[1].get("/N", 0)) == 3)):  # fmt: skip
+    if isinstance(space, pikepdf.Array):
+        if space[0] != pikepdf.Name.ICCBased or int(space[1].get("/N", 0)) != colours:
+            return None
+    elif space != (pikepdf.Name.DeviceRGB if colours == 3 else pikepdf.Name.DeviceGray):
         return None
 
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -252,7 +256,9 @@ def _plain_g4(image: pikepdf.Object) -> bool:
         return False
     if isinstance(params, pikepdf.Array):
         params = params[0] if len(params) == 1 else None
-    if not isinstance(params, pikepdf.Dictionary):
+    if not isinstance(params, pikepdf.Dictionary) or image.get("/ColorSpace") not in (
+        None, pikepdf.Name.DeviceGray
+    ):
         return False
     return int(params.get("/K", 0)) < 0 and not bool(params.get("/EncodedByteAlign", False))
 

@@ -353,6 +353,23 @@ def test_a_palette_image_is_decoded_not_handed_as_grey(page_image, tmp_path):
             assert np.array_equal(np.asarray(got), np.asarray(img.convert("RGB")))
 
 
+def test_a_g4_image_without_a_colour_space_goes_to_ocrmypdf_not_to_an_error(
+    page_image, tmp_path
+):
+    from esak.migrate.ocr import _image_file
+
+    buf = io.BytesIO()
+    page_image.reduce(2).convert("1").save(buf, format="TIFF", compression="group4")
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(img2pdf.convert(buf.getvalue()))
+    with pikepdf.open(source, allow_overwriting_input=True) as pdf:
+        (_, image), *_ = pdf.pages[0].get_images().items()
+        del image["/ColorSpace"]
+        pdf.save(source)
+    with pikepdf.open(source) as pdf, pytest.raises(NotScanned):
+        _image_file(scanned_image(pdf.pages[0]), tmp_path / "p0")
+
+
 def test_a_damaged_lossless_image_goes_to_ocrmypdf_as_before(page_image, tmp_path):
     import zlib
 
@@ -366,7 +383,7 @@ def test_a_damaged_lossless_image_goes_to_ocrmypdf_as_before(page_image, tmp_pat
     keep: list[pikepdf.Pdf] = []
     with pikepdf.open(source) as pdf, pytest.raises(NotScanned, match="cannot be decoded"):
         ocr_scanned_pages(pdf, tmp_path, "deu", 120, keep)
-    assert not [*tmp_path.glob("p0000.png"), *tmp_path.glob("p0000.pnm")], "images left"
+    assert not list(tmp_path.glob("p0000*")), "the page's temporary files are gone"
     result = build_document(_task(source, 1, tmp_path / "tmp"))
     assert result.error is None and result.engine == "ocrmypdf", result
 

@@ -104,11 +104,13 @@ FOLD_THICK_MM = 4.0
 FOLD_BEND_MM = 2.0
 #: More separate marks than this: print or handwriting all over the page.
 MANY_MARKS = 5000
+#: Where a mark around a hole may lie beyond the hole's radius (see _hole_shape).
+HOLE_RIM_MM = 1.0
 #: No mark with a pixel this far in from every edge is a hole (its centre at most 25 mm in,
-#: every pixel within its radius plus 1 mm: 5.5 mm) or a shadow (at most 25 mm in), with a
-#: margin of two pixels: a strong stroke there is writing, and the test can stop at it
-#: (see _written_inside).
-INSIDE_MM = 31.0
+#: every pixel within its radius plus HOLE_RIM_MM: 5.5 mm) or a shadow (at most 25 mm in),
+#: with a margin of two pixels: a strong stroke there is writing, and the test can stop at
+#: it (see _written_inside). 31 mm, derived so that it follows the holes' and shadows' rules.
+INSIDE_MM = max(HOLE_EDGE_MM[1] + HOLE_MM[1] / 2 + HOLE_RIM_MM, SHADOW_THICK_MM) + 0.5
 #: Bleed-through is a layer of at least this many faint marks, spread over at least this
 #: share of the page's height and width (the front's print area); a pencil note or a faded
 #: receipt covers far less.
@@ -448,7 +450,7 @@ def _hole_shape(m: _Mark, mask: np.ndarray, page: _Page) -> tuple[str, tuple[flo
         return "", (0.0, 0.0)
     # Every part of the mark lies on or inside the circle (writing beside it would not).
     my, mx = np.nonzero(mask)
-    if np.hypot(mx - cx, my - cy).max() > r + 1.0 * mm:
+    if np.hypot(mx - cx, my - cy).max() > r + HOLE_RIM_MM * mm:
         return "", (0.0, 0.0)
     filled = ndimage.binary_fill_holes(mask)
     disc = float(filled.sum()) / (math.pi * r * r)

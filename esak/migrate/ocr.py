@@ -226,14 +226,16 @@ def flate_as_png(image: pikepdf.Object) -> bytes | None:
     bits = int(image.get("/BitsPerComponent", 8))
     colours = int(params.get("/Colors", 1))
     if (int(params.get("/Predictor", 1)) < 10 or int(params.get("/Columns", 1)) != width
-            or int(params.get("/BitsPerComponent", bits)) != bits or bits not in (1, 8)
+            or int(params.get("/BitsPerComponent", 8)) != bits or bits not in (1, 8)
             or colours not in (1, 3) or (bits == 1 and colours != 1)):  # fmt: skip
         return None
     # A PNG's pixels are grey or RGB: a palette (Indexed), a Separation's tints or Lab
     # values would be read as something else.
     space = image.get("/ColorSpace")
     if isinstance(space, pikepdf.Array):
-        if space[0] != pikepdf.Name.ICCBased or int(space[1].get("/N", 0)) != colours:
+        if (len(space) != 2 or space[0] != pikepdf.Name.ICCBased
+                or not isinstance(space[1], pikepdf.Stream)
+                or int(space[1].get("/N", 0)) != colours):  # fmt: skip
             return None
     elif space != (pikepdf.Name.DeviceRGB if colours == 3 else pikepdf.Name.DeviceGray):
         return None
@@ -256,11 +258,16 @@ def _plain_g4(image: pikepdf.Object) -> bool:
         return False
     if isinstance(params, pikepdf.Array):
         params = params[0] if len(params) == 1 else None
-    if not isinstance(params, pikepdf.Dictionary) or image.get("/ColorSpace") not in (
-        None, pikepdf.Name.DeviceGray
+    if not isinstance(params, pikepdf.Dictionary) or image.get("/ColorSpace") != (
+        pikepdf.Name.DeviceGray
     ):
         return False
-    return int(params.get("/K", 0)) < 0 and not bool(params.get("/EncodedByteAlign", False))
+    return (
+        int(params.get("/K", 0)) < 0
+        and not bool(params.get("/EncodedByteAlign", False))
+        # The TIFF takes its size from the image; the stream's own width must agree.
+        and int(params.get("/Columns", 1728)) == int(image.Width)
+    )
 
 
 def _image_file(scan: _Scan, base: Path, *, as_is: bool = True) -> Path:
@@ -637,7 +644,8 @@ def ocr_scanned_pages(
                     raise
                 # A damaged stream Tesseract cannot read: decoded here instead, so that an
                 # image that does not decode goes to OCRmyPDF (NotScanned) as it always did.
-                image.unlink(missing_ok=True)
+                for left in (image, *(base.with_suffix(x) for x in (".pdf", ".txt", ".tsv"))):
+                    left.unlink(missing_ok=True)
                 image = _image_file(scan, base, as_is=False)
                 rec = recognise(image, base, languages, scan.dpi, timeout)
             rotate, checked = 0, False

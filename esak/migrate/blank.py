@@ -132,6 +132,8 @@ SOFT_PER_MM = 2.0
 #: blur of bleed-through): no faint mark is taken for bleed-through, all stay writing.
 #: Measured: read at 100 dpi, a highlighter and pencil on recycled paper passed for a layer.
 EDGE_MIN_DPI = 150.0
+#: Pixels belong to one mark when they touch, corners included.
+_TOUCHING = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -219,16 +221,15 @@ def blank_verdict(image: Image.Image, dpi: float, *, shortcut: bool = True) -> B
     weak = max(MIN_CONTRAST, NOISE_SIGMAS * sigma)
     strong = max(STRONG_CONTRAST, STRONG_SIGMAS * sigma)
     candidate = depth > weak
+    ink = float(np.count_nonzero(candidate)) / arr.size
     speck = max(1, round(2 * DUST_AREA_MM2 * mm * mm))  # a speck and the ring it blurs into
     if shortcut:
         written = _written_inside(depth, strong, mm, speck)
         if written:
-            ink = float(np.count_nonzero(candidate)) / arr.size
             return BlankVerdict(False, ink, 1, reason=written)
-    labels, count = ndimage.label(candidate, structure=np.ones((3, 3), dtype=bool))
+    labels, count = ndimage.label(candidate, structure=_TOUCHING)
     if count == 0:
         return BlankVerdict(blank=True, ink=0.0, marks=0)
-    ink = float(np.count_nonzero(candidate)) / arr.size
     if count > MANY_MARKS:
         return BlankVerdict(False, ink, count, reason=f"{count} separate marks all over the page")
     page = _Page(image, factor, mm, arr, depth, labels, weak, strong)
@@ -328,7 +329,7 @@ def _written_inside(depth: np.ndarray, strong: float, mm: float, speck: int) -> 
         r = math.ceil(20 * mm)
         y0, x0 = max(0, y - r), max(0, x - r)
         window = depth[y0 : y + r + 1, x0 : x + r + 1]
-        labels, _ = ndimage.label(window >= strong, structure=np.ones((3, 3), dtype=bool))
+        labels, _ = ndimage.label(window >= strong, structure=_TOUCHING)
         own = labels == labels[y - y0, x - x0]
         ys, xs = np.nonzero(own)
         sl = (slice(y0 + int(ys.min()), y0 + int(ys.max()) + 1),

@@ -283,10 +283,7 @@ def _image_file(scan: _Scan, base: Path, *, as_is: bool = True) -> Path:
             target.write_bytes(png)
             return target
         if _plain_g4(scan.image):
-            written = Path(pikepdf.PdfImage(scan.image).extract_to(fileprefix=str(base)))
-            if written.suffix == ".tif":
-                return written
-            written.unlink(missing_ok=True)
+            return Path(pikepdf.PdfImage(scan.image).extract_to(fileprefix=str(base)))
     filters = scan.image.get("/Filter")
     colourspace = scan.image.get("/ColorSpace")
     if filters == pikepdf.Name.DCTDecode and colourspace in (
@@ -359,7 +356,18 @@ def _words(tsv: str) -> tuple[float, int, float]:
 
 
 def recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float) -> Recognition:
-    """Tesseract's invisible text layer (a one-page PDF) and text for one page image."""
+    """Tesseract's invisible text layer (a one-page PDF) and text for one page image; on
+    failure nothing of what Tesseract wrote is left beside ``base``."""
+    try:
+        return _recognise(image, base, languages, dpi, timeout)
+    except OcrError:
+        for written in (".pdf", ".txt", ".tsv"):
+            base.with_suffix(written).unlink(missing_ok=True)
+        raise
+
+
+def _recognise(image: Path, base: Path, languages: str, dpi: float, timeout: float
+               ) -> Recognition:  # fmt: skip
     if reader() == "api":
         table = _api_recognise(image, base, languages, dpi, timeout)
     else:
@@ -644,8 +652,7 @@ def ocr_scanned_pages(
                     raise
                 # A damaged stream Tesseract cannot read: decoded here instead, so that an
                 # image that does not decode goes to OCRmyPDF (NotScanned) as it always did.
-                for left in (image, *(base.with_suffix(x) for x in (".pdf", ".txt", ".tsv"))):
-                    left.unlink(missing_ok=True)
+                image.unlink(missing_ok=True)
                 image = _image_file(scan, base, as_is=False)
                 rec = recognise(image, base, languages, scan.dpi, timeout)
             rotate, checked = 0, False

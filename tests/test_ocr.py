@@ -14,7 +14,7 @@ import numpy as np
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from esak.migrate.ocr import (
     NotScanned,
@@ -27,6 +27,7 @@ from esak.migrate.ocr import (
 )
 from esak.migrate.tasks import DocumentTask, build_document
 from esak.synthetic import random_person, render_content_page
+from esak.synthetic.drawing import load_font
 from esak.verify.fixity import pdf_problem
 from tests.conftest import osd_rotation, write_pdf
 
@@ -527,21 +528,18 @@ _LIGHT_ON_DARK = (
 
 
 def _light_on_dark(page: Image.Image) -> tuple[Image.Image, list[str]]:
-    from PIL import ImageDraw
-
-    from esak.synthetic.drawing import load_font
-
     img, words = page.copy(), []
     draw = ImageDraw.Draw(img)
     px = DPI / 25.4
     for box, ground, points, lines in _LIGHT_ON_DARK:
         x0, y0, x1, y1 = (round(v * px) for v in box)
         draw.rectangle([x0, y0, x1, y1], fill=ground)
-        font = load_font("sans-bold", round(points * DPI / 72))
+        size = points * DPI / 72
+        font = load_font("sans-bold", round(size))
         y = y0 + round(2 * px)
         for line in lines:
             draw.text((x0 + round(3 * px), y), line, font=font, fill=250, anchor="lt")
-            y += round(points * DPI / 72 * 1.6)
+            y += round(size * 1.6)
             words += line.split()
     return img, words
 
@@ -550,7 +548,7 @@ def _light_on_dark(page: Image.Image) -> tuple[Image.Image, list[str]]:
 def test_text_printed_light_on_dark_is_read(page_image, reader, tmp_path, monkeypatch):
     """Tesseract reads a line it cannot read as printed once more inverted
     (``tessedit_do_invert``, on by default). Switching it off saves 2 % of Tesseract's CPU on
-    ordinary pages and loses every word printed light on dark: letterheads, stamps, negative
+    ordinary pages and loses nearly every word printed light on dark: letterheads, stamps, negative
     copies (README, Performance, round six). This keeps either reader from losing them."""
     img, words = _light_on_dark(page_image)
     image = tmp_path / "page.png"

@@ -20,6 +20,7 @@ test: system browser venv
 bench: system venv
 	$(BIN)/python benchmarks/bench_inspect.py
 	$(BIN)/python benchmarks/bench_verify.py
+	$(BIN)/python benchmarks/bench_barcodes.py
 	$(BIN)/python benchmarks/bench_ingest.py --big-batch 500 --only baseline,limit,esak,esak-cli
 	$(BIN)/python benchmarks/bench_ingest.py --dpi 200 --workers 2 --only baseline,limit,esak,esak-cli
 	$(BIN)/python benchmarks/bench_ingest.py --dpi 200 --duplex 0 --workers 2

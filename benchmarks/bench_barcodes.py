@@ -1,0 +1,138 @@
+"""Ways to read a page's barcodes for less, against the way esak reads them (issue #19).
+
+Run: ``.venv/bin/python benchmarks/bench_barcodes.py`` (a few minutes on 2 cores);
+``--households 4`` for a smaller delivery, ``--samples DIR`` for other sample scans.
+
+The corpus: every 300-dpi page of a generated delivery (``esak.synthetic``) and of
+``../shared/samples/paperless`` (when present) that carries a code, and every seventh page
+that carries none; each turned four ways, and each of those once more faded (bars of grey
+about 140 on paper of 240, as a pale copy scans). Every way is run on every image, one after
+the other (interleaved, so that the machine's drift falls on all of them alike), and is
+compared with esak's own reading (:func:`esak.migrate.barcodes.read_barcodes`: the page
+halved with Pillow's box filter, zxing-cpp with its downscaled passes):
+
+- **no-downscale**: zxing-cpp without its downscaled passes (``try_downscale=False``);
+- **subsample-even** / **subsample-odd**: the page halved by taking every second pixel
+  (starting at the first or the second) instead of averaging four: no halving cost at all.
+
+Printed per way: CPU milliseconds a page (halving included) and the ratio to esak's, the
+codes found, and those lost and gained against esak's reading. A way that loses a code is
+not one esak can take: every cover sheet and separator must be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import zxingcpp
+from PIL import Image
+
+from esak.migrate.barcodes import HALVE_FROM_DPI, SYMBOLOGIES, read_barcodes
+from esak.migrate.pages import open_pages
+from esak.synthetic import generate_delivery
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "paperless"
+TURNS = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+         Image.Transpose.ROTATE_270)  # fmt: skip
+
+
+def _faded(image: Image.Image) -> Image.Image:
+    return image.point(lambda v: int(240 - (255 - v) * 100 / 255))
+
+
+def _pages(root: Path) -> Iterator[tuple[Image.Image, float]]:
+    if root.is_file():
+        inputs = [root]
+    else:
+        files = sorted(root.rglob("*"))
+        inputs = [p for p in files if p.suffix.lower() in (".pdf", ".tif", ".tiff")]
+        inputs += sorted({p.parent for p in files if p.suffix.lower() in (".png", ".jpg")})
+    for path in inputs:
+        try:
+            source = open_pages(path, None)
+        except Exception as exc:  # a sample that is meant not to open (a password, say)
+            print(f"  not read: {path.name} ({type(exc).__name__})")
+            continue
+        with source:
+            for index in range(source.page_count):
+                try:
+                    page = source.page(index, 300, scale_up=False)
+                except Exception:
+                    continue
+                yield page.image, page.dpi
+
+
+def corpus(roots: list[Path]) -> list[Image.Image]:
+    """Full-resolution images (at least :data:`HALVE_FROM_DPI`), turned and faded."""
+    images: list[Image.Image] = []
+    seen = 0
+    for root in roots:
+        for image, dpi in _pages(root):
+            if dpi < HALVE_FROM_DPI or min(image.size) < 1000:
+                continue
+            seen += 1
+            if not read_barcodes(image, dpi) and seen % 7:
+                continue
+            for turn in TURNS:
+                turned = image.transpose(turn) if turn is not None else image.copy()
+                images += [turned, _faded(turned)]
+    return images
+
+
+def _zxing(image: Image.Image | np.ndarray, **options: bool) -> set[str]:
+    found = zxingcpp.read_barcodes(image, formats=SYMBOLOGIES, try_invert=False, **options)
+    return {r.text for r in found if r.valid}
+
+
+WAYS: dict[str, Callable[[Image.Image], set[str]]] = {
+    "esak": lambda im: {b.text for b in read_barcodes(im, 300.0)},
+    "no-downscale": lambda im: _zxing(im.reduce(2), try_downscale=False),
+    "subsample-even": lambda im: _zxing(np.asarray(im)[::2, ::2]),
+    "subsample-odd": lambda im: _zxing(np.asarray(im)[1::2, 1::2]),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--samples", type=Path, default=SAMPLES)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = generate_delivery(
+            Path(tmp), households=args.households, seed=args.seed, dpi=300,
+            missing=0, orphan_pages=0, bad_file=False, with_manifest=False,
+        )  # fmt: skip
+        roots = [gen.delivery_dir] + ([args.samples] if args.samples.is_dir() else [])
+        if not args.samples.is_dir():
+            print(f"  samples not found: {args.samples} (generated pages only)")
+        images = corpus(roots)
+    print(f"corpus: {len(images)} images (four turns, each also faded)")
+    cpu: Counter[str] = Counter()
+    found: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    for number, image in enumerate(images):
+        for name, way in WAYS.items():
+            started = time.process_time()
+            codes = way(image)
+            cpu[name] += time.process_time() - started
+            found[name] |= {(number, text) for text in codes}
+    reference = found["esak"]
+    print(f"{'way':16s} {'ms/page':>8s} {'ratio':>6s} {'codes':>6s} {'lost':>5s} {'gained':>6s}")
+    for name in WAYS:
+        lost, gained = reference - found[name], found[name] - reference
+        print(f"{name:16s} {1000 * cpu[name] / len(images):8.1f} {cpu[name] / cpu['esak']:6.2f} "
+              f"{len(found[name]):6d} {len(lost):5d} {len(gained):6d}")  # fmt: skip
+        for number, text in sorted(lost)[:4]:
+            print(f"    lost: image {number}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import zxingcpp
+from bench_ingest import fresh_delivery
 from PIL import Image
 
 from esak.migrate.barcodes import HALVE_FROM_DPI, SYMBOLOGIES, read_barcodes
+from esak.migrate.delivery import scan_delivery
 from esak.migrate.pages import open_pages
-from esak.synthetic import generate_delivery
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "paperless"
 TURNS = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
@@ -48,17 +49,14 @@ def _faded(image: Image.Image) -> Image.Image:
 
 
 def _pages(root: Path) -> Iterator[tuple[Image.Image, float]]:
-    if root.is_file():
-        inputs = [root]
-    else:
-        files = sorted(root.rglob("*"))
-        inputs = [p for p in files if p.suffix.lower() in (".pdf", ".tif", ".tiff")]
-        inputs += sorted({p.parent for p in files if p.suffix.lower() in (".png", ".jpg")})
-    for path in inputs:
+    """Every page of the folder's inputs, listed as ingest lists a delivery."""
+    for item in scan_delivery(root, lambda name: False).items:
+        if item.problem is not None:
+            continue
         try:
-            source = open_pages(path, None)
+            source = open_pages(item.path, item.files or None)
         except Exception as exc:  # a sample that is meant not to open (a password, say)
-            print(f"  not read: {path.name} ({type(exc).__name__})")
+            print(f"  not read: {item.relpath} ({type(exc).__name__})")
             continue
         with source:
             for index in range(source.page_count):
@@ -70,7 +68,8 @@ def _pages(root: Path) -> Iterator[tuple[Image.Image, float]]:
 
 
 def corpus(roots: list[Path]) -> list[Image.Image]:
-    """Full-resolution images (at least :data:`HALVE_FROM_DPI`), turned and faded."""
+    """The folders' full-resolution images (at least :data:`HALVE_FROM_DPI`), turned and
+    faded."""
     images: list[Image.Image] = []
     seen = 0
     for root in roots:
@@ -106,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        gen = generate_delivery(
-            Path(tmp), households=args.households, seed=args.seed, dpi=300,
-            missing=0, orphan_pages=0, bad_file=False, with_manifest=False,
-        )  # fmt: skip
+        gen = fresh_delivery(Path(tmp) / "generated", args.households, args.seed, 300)
         roots = [gen.delivery_dir] + ([args.samples] if args.samples.is_dir() else [])
         if not args.samples.is_dir():
             print(f"  samples not found: {args.samples} (generated pages only)")

@@ -21,7 +21,7 @@ def test_a_cover_sheet_is_turned_four_ways_and_faded_and_every_way_reads_it(tmp_
     image.save(png, dpi=(300, 300))
     (tmp_path / "cover.pdf").write_bytes(img2pdf.convert(str(png)))
     png.unlink()
-    images = corpus([tmp_path / "cover.pdf"])
+    images = corpus([tmp_path])
     assert len(images) == 8
     assert {im.size for im in images} == {image.size, image.size[::-1]}
     text = cover_text("123456", site="borken")

@@ -1,0 +1,107 @@
+"""Worn cover and separator sheets (esak.synthetic.worn) are still read, on both sides of the
+line: every code a person reads at a glance is read, at 300 and at 200 dpi and turned any
+way; a destroyed code yields no invented one; a blank page is not read twice."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import esak.migrate.classify as classify
+from esak.migrate.barcodes import PALE_BAR_DROP, against_paper, read_again, read_barcodes
+from esak.migrate.classify import classify_page
+from esak.profiles import load_profile
+from esak.synthetic.documents import render_blank_page, render_handwritten_note_page
+from esak.synthetic.worn import KINDS, SHEETS, TURNS, UNREADABLE, clean_sheet, code_box
+from esak.vocabulary import PageKind
+
+RULES = load_profile("borken")
+
+
+def _worn(kinds: dict, dpi: int, seed: int = 3):
+    """Every sheet worn every way; the turns taken in rotation, so that each kind lies each
+    way on some sheet and each sheet lies each way under some kind."""
+    rng = random.Random(seed)
+    for s, (sheet, text, symbology) in enumerate(SHEETS):
+        clean = clean_sheet(sheet, text, symbology, dpi)
+        box = code_box(text, symbology, dpi, sheet == "separator")
+        for k, (kind, wear) in enumerate(kinds.items()):
+            image = wear(clean, random.Random(rng.getrandbits(32)), dpi, box)
+            turn = TURNS[(s + k) % len(TURNS)]
+            yield f"{kind}/{sheet}-{symbology}/{turn}", sheet, text, image.rotate(turn, expand=True)
+
+
+@pytest.fixture(scope="module", params=(300, 200), ids=lambda dpi: f"{dpi}dpi")
+def worn(request):
+    dpi = request.param
+    return dpi, list(_worn(KINDS, dpi))
+
+
+def test_every_worn_sheet_is_read_and_decides_its_page(worn):
+    dpi, sheets = worn
+    wrong = []
+    for name, sheet, text, image in sheets:
+        page = classify_page(image, dpi, RULES)
+        expected = PageKind.COVER if sheet == "cover" else PageKind.SEPARATOR
+        if page.kind != expected or text not in [b.text for b in page.barcodes]:
+            wrong.append((name, str(page.kind), [b.text for b in page.barcodes]))
+    assert not wrong, f"{len(wrong)} of {len(sheets)} worn sheets not read: {wrong}"
+
+
+def test_the_first_reading_alone_loses_worn_sheets(worn):
+    """The corpus lies beyond what zxing's own reading does: without the second reading,
+    sheets with streaks are lost (and at 300 dpi faxed ones too), so the test above would
+    fail without it."""
+    dpi, sheets = worn
+    lost = {name.split("/")[0] for name, _, text, image in sheets
+            if text not in [b.text for b in read_barcodes(image, dpi, again=False)]}  # fmt: skip
+    assert "streaks" in lost
+    for name, _, text, image in sheets:
+        if name.split("/")[0] in lost:
+            assert text in [b.text for b in read_again(image, dpi)] or text in [
+                b.text for b in read_barcodes(image, dpi, again=False)
+            ], name
+
+
+@pytest.mark.parametrize("dpi", (300, 200))
+def test_a_destroyed_code_is_not_invented_and_the_sheet_is_not_blank(dpi):
+    for name, _, text, image in _worn(UNREADABLE, dpi):
+        read = [b.text for b in read_barcodes(image, dpi)]
+        assert set(read) <= {text}, name
+        page = classify_page(image, dpi, RULES)
+        assert page.kind != PageKind.BLANK, name
+
+
+def test_against_paper_cuts_at_the_paper_level_less_the_drop():
+    rng = np.random.default_rng(1)
+    paper = 236
+    pixels = paper + rng.integers(-2, 3, (400, 400))  # the 90th percentile: 237 or 238
+    pixels[::50] = 0  # a few dark rows, below the percentile's reach
+    pixels[100:120, 100:300] = paper - PALE_BAR_DROP - 3  # a pale bar: black
+    pixels[200:220, 100:300] = paper - PALE_BAR_DROP + 5  # a fold's shadow: white
+    pixels = pixels.astype(np.uint8)
+    out = np.asarray(against_paper(Image.fromarray(pixels, "L")))
+    assert set(np.unique(out)) <= {0, 255}
+    assert (out[100:120, 100:300] == 0).all()
+    assert (out[200:220, 100:300] == 255).all()
+    assert (out[0] == 0).all() and (out[301:340] == 255).all()
+
+
+def test_a_blank_page_is_not_read_again_and_a_written_one_is(monkeypatch):
+    calls = []
+
+    def again(image, dpi=None):
+        calls.append(dpi)
+        return read_again(image, dpi)
+
+    monkeypatch.setattr(classify, "read_again", again)
+    blank = render_blank_page(random.Random(4), dpi=300)
+    assert classify_page(blank, 300, RULES).kind == PageKind.BLANK
+    assert calls == []
+    written = render_handwritten_note_page(random.Random(4), dpi=300)
+    page = classify_page(written, 300, RULES)
+    assert page.kind == PageKind.CONTENT and page.why
+    assert calls == [300]

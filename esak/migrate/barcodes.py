@@ -39,9 +39,10 @@ MAX_SIDE = 65535
 HALVE_FROM_DPI = 280.0
 
 
-#: How much darker than the paper a pixel must be to count as a bar in the second pass.
-#: Bars of a worn print lie 75 or more grey levels below the paper (esak.synthetic.worn);
-#: specks, folds and bleed-through lie within 30.
+#: How much darker than the paper a pixel must be to count as a bar in the second reading.
+#: The worn sheets' bars lie 55 or more grey levels below their paper (esak.synthetic.worn),
+#: and every value from 30 to 60 reads them all; a crease's shadow may lie 45 below, but it
+#: blackens a thin line across the page, not a code.
 PALE_BAR_DROP = 40
 #: Every how many pixels the paper level is sampled, along and across.
 _PAPER_STEP = 8
@@ -55,34 +56,43 @@ def against_paper(image: Image.Image) -> Image.Image:
     follows uneven light but loses pale bars beside dark ones: a print from a worn drum
     with streaks where the toner takes half (``esak.synthetic.worn.streaks``). Measured
     against the paper, those bars are plainly bars."""
+    if image.mode != "L":
+        image = image.convert("L")  # the table below is one of 256 grey levels
     pixels = np.asarray(image)
     paper = float(np.percentile(pixels[::_PAPER_STEP, ::_PAPER_STEP], 90))
     cut = paper - PALE_BAR_DROP
     return image.point([0 if value < cut else 255 for value in range(256)])
 
 
-def read_barcodes(image: Image.Image, dpi: float | None = None, *, again: bool = True
-                  ) -> list[Barcode]:  # fmt: skip
-    """Every barcode on the page, top to bottom; a code printed twice is reported once.
-    With ``dpi`` of at least :data:`HALVE_FROM_DPI`, read at half resolution. A page on
-    which zxing finds no code is read again (:func:`read_again`) unless ``again`` is
-    False."""
-    page, image = _sized(image, dpi)
+def read_barcodes(image: Image.Image, dpi: float | None = None) -> list[Barcode]:
+    """Every barcode zxing finds on the page, top to bottom; a code printed twice is
+    reported once. With ``dpi`` of at least :data:`HALVE_FROM_DPI`, read at half
+    resolution. Where no cover or separator code is among them, the classifier reads the
+    page again (:func:`read_again`)."""
+    _, image = _sized(image, dpi)
     # Cover sheets and patch sheets are printed dark on white paper: the inverted pass
     # (light codes on dark) costs a third of the reading time and finds nothing.
-    codes = _placed(zxingcpp.read_barcodes(image, formats=SYMBOLOGIES, try_invert=False),
-                    image.height)  # fmt: skip
-    if codes or not again:
-        return codes
-    return _read_again(page, image)
+    found = zxingcpp.read_barcodes(image, formats=SYMBOLOGIES, try_invert=False)
+    return _placed(found, image.height)
 
 
 def read_again(image: Image.Image, dpi: float | None = None) -> list[Barcode]:
-    """The second reading of a page on which zxing's own found no code: in black and white
-    measured against its paper (:func:`against_paper`) and, where halved, halved one pixel
-    further on. It reads worn sheets (esak.synthetic.worn) the first reading loses, at
-    about as much CPU as the first reading again."""
-    return _read_again(*_sized(image, dpi))
+    """The page read a second time: in black and white measured against its paper
+    (:func:`against_paper`) and, where :func:`read_barcodes` halves it, halved one pixel
+    further on. It reads worn sheets (esak.synthetic.worn) that zxing's own reading loses,
+    for about as much CPU as that reading."""
+    page, image = _sized(image, dpi)
+    if image is not page:
+        # Halved again one pixel further on: bars drawn on a grid that beats with the
+        # halving's (a faxed sheet printed and scanned at 300 dpi) lose their edges in one
+        # phase of it and keep them in the other.
+        image = page.reduce(2, box=(1, 1, page.width, page.height))
+    # zxing's downscaled passes found nothing more here on the worn sheets.
+    found = zxingcpp.read_barcodes(
+        against_paper(image), formats=SYMBOLOGIES, try_invert=False,
+        binarizer=zxingcpp.Binarizer.BoolCast, try_downscale=False,
+    )  # fmt: skip
+    return _placed(found, image.height)
 
 
 def _sized(image: Image.Image, dpi: float | None) -> tuple[Image.Image, Image.Image]:
@@ -95,20 +105,6 @@ def _sized(image: Image.Image, dpi: float | None) -> tuple[Image.Image, Image.Im
         # rather than fail the whole chunk of pages it was classified with.
         image = page = image.reduce(-(-max(image.size) // MAX_SIDE))
     return page, image
-
-
-def _read_again(page: Image.Image, image: Image.Image) -> list[Barcode]:
-    if image is not page:
-        # Halved again one pixel further on: bars drawn on a grid that beats with the
-        # halving's (a faxed sheet printed and scanned at 300 dpi) lose their edges in one
-        # phase of it and keep them in the other.
-        image = page.reduce(2, box=(1, 1, page.width, page.height))
-    # zxing's downscaled passes find nothing more here (measured on the worn sheets).
-    found = zxingcpp.read_barcodes(
-        against_paper(image), formats=SYMBOLOGIES, try_invert=False,
-        binarizer=zxingcpp.Binarizer.BoolCast, try_downscale=False,
-    )  # fmt: skip
-    return _placed(found, image.height)
 
 
 def _placed(found: list[Any], height: int) -> list[Barcode]:

@@ -109,7 +109,10 @@ def classify_barcodes(barcodes: list[Barcode], rules: SiteRules) -> PageClass | 
 
 def classify_page(image: Image.Image, dpi: float, rules: SiteRules) -> PageClass:
     """Read the page's barcodes and decide its kind."""
-    barcodes = read_barcodes(image, dpi, again=False)
+    barcodes = read_barcodes(image, dpi)
+    decided = classify_barcodes(barcodes, rules)
+    if decided is not None:
+        return decided
     verdict = None
     if not barcodes:
         verdict = blank_verdict(image, dpi)
@@ -118,11 +121,13 @@ def classify_page(image: Image.Image, dpi: float, rules: SiteRules) -> PageClass
             # needs bars 40 grey levels below the paper, the blank test keeps far less):
             # a blank page is not read again.
             return PageClass(PageKind.BLANK, [], ink=verdict.ink, why=verdict.reason or None)
-        barcodes = read_again(image, dpi)
+    # Read again, also beside other systems' codes: an archive label read on a cover sheet
+    # whose own worn code was not would send the household's pages to the previous one.
+    barcodes += [code for code in read_again(image, dpi) if code not in barcodes]
     decided = classify_barcodes(barcodes, rules)
     if decided is not None:
         return decided
-    if barcodes or verdict is None:
+    if verdict is None:
         # Codes of other systems (archive labels, ASNs) on a page make it content.
         return PageClass(PageKind.CONTENT, barcodes)
     return PageClass(PageKind.CONTENT, barcodes, ink=verdict.ink, why=verdict.reason or None)

@@ -10,9 +10,10 @@ import img2pdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from bench_barcodes import WAYS, corpus
+from bench_barcodes import WAYS, corpus, worn_report
 
 from esak.synthetic.documents import cover_text, render_cover_sheet
+from esak.synthetic.worn import KINDS
 
 
 def test_a_cover_sheet_is_turned_four_ways_and_faded_and_every_way_reads_it(tmp_path):
@@ -30,3 +31,10 @@ def test_a_cover_sheet_is_turned_four_ways_and_faded_and_every_way_reads_it(tmp_
     for name, way in WAYS.items():
         assert way(images[0]) == {text}, name
     assert WAYS["esak"](images[1]) == {text}  # faded, still read
+
+
+def test_the_worn_report_counts_each_kind_and_resolution():
+    counts = worn_report((1,), dpis=(200,), sheets=(("separator", "PATCHT", "QR"),), turns=(0,))
+    assert set(counts) == {(kind, 200) for kind in KINDS}
+    for kind, (total, first, both) in counts.items():
+        assert total == 1 and both == 1 and first <= both, kind

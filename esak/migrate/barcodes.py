@@ -69,11 +69,11 @@ def read_barcodes(image: Image.Image, dpi: float | None = None) -> list[Barcode]
     reported once. With ``dpi`` of at least :data:`HALVE_FROM_DPI`, read at half
     resolution. Where no cover or separator code is among them, the classifier reads the
     page again (:func:`read_again`)."""
-    _, image = _sized(image, dpi)
+    page = _readable(image.reduce(2) if _halved(image, dpi) else image)
     # Cover sheets and patch sheets are printed dark on white paper: the inverted pass
     # (light codes on dark) costs a third of the reading time and finds nothing.
-    found = zxingcpp.read_barcodes(image, formats=SYMBOLOGIES, try_invert=False)
-    return _placed(found, image.height)
+    found = zxingcpp.read_barcodes(page, formats=SYMBOLOGIES, try_invert=False)
+    return _placed(found, page.height)
 
 
 def read_again(image: Image.Image, dpi: float | None = None) -> list[Barcode]:
@@ -81,30 +81,31 @@ def read_again(image: Image.Image, dpi: float | None = None) -> list[Barcode]:
     (:func:`against_paper`) and, where :func:`read_barcodes` halves it, halved one pixel
     further on. It reads worn sheets (esak.synthetic.worn) that zxing's own reading loses,
     for about as much CPU as that reading."""
-    page, image = _sized(image, dpi)
-    if image is not page:
-        # Halved again one pixel further on: bars drawn on a grid that beats with the
-        # halving's (a faxed sheet printed and scanned at 300 dpi) lose their edges in one
-        # phase of it and keep them in the other.
-        image = page.reduce(2, box=(1, 1, page.width, page.height))
+    page = image
+    if _halved(image, dpi):
+        # Halved one pixel further on than the first reading: bars drawn on a grid that
+        # beats with the halving's (a faxed sheet printed and scanned at 300 dpi) lose their
+        # edges in one phase of it and keep them in the other.
+        page = image.reduce(2, box=(1, 1, image.width, image.height))
+    page = _readable(page)
     # zxing's downscaled passes found nothing more here on the worn sheets.
     found = zxingcpp.read_barcodes(
-        against_paper(image), formats=SYMBOLOGIES, try_invert=False,
+        against_paper(page), formats=SYMBOLOGIES, try_invert=False,
         binarizer=zxingcpp.Binarizer.BoolCast, try_downscale=False,
     )  # fmt: skip
-    return _placed(found, image.height)
+    return _placed(found, page.height)
 
 
-def _sized(image: Image.Image, dpi: float | None) -> tuple[Image.Image, Image.Image]:
-    """(the page as it may be halved, the image the first reading reads)."""
-    page = image
-    if dpi is not None and dpi >= HALVE_FROM_DPI and min(image.size) >= 1000:
-        image = page.reduce(2)
+def _halved(image: Image.Image, dpi: float | None) -> bool:
+    return dpi is not None and dpi >= HALVE_FROM_DPI and min(image.size) >= 1000
+
+
+def _readable(image: Image.Image) -> Image.Image:
     if max(image.size) > MAX_SIDE:
         # Only a broken image is this long (a 1 x 100000 pixel strip); read it scaled down
         # rather than fail the whole chunk of pages it was classified with.
-        image = page = image.reduce(-(-max(image.size) // MAX_SIDE))
-    return page, image
+        return image.reduce(-(-max(image.size) // MAX_SIDE))
+    return image
 
 
 def _placed(found: list[Any], height: int) -> list[Barcode]:

@@ -182,6 +182,13 @@ def _rng(rng: random.Random | None) -> random.Random:
     return rng if rng is not None else random.Random(0)
 
 
+#: Where the code of a cover sheet and of a separator sheet begins (mm from the top), and
+#: how tall a separator's 1-D bars are (a cover's are place_barcode's default).
+COVER_CODE_TOP_MM = 72.0
+SEPARATOR_CODE_TOP_MM = 80.0
+SEPARATOR_BAR_MM = 20.0
+
+
 def cover_text(
     household: str, *, site: str, volume: int = 1, declared_pages: int = 0, structured: bool = True
 ) -> str:
@@ -225,7 +232,7 @@ def render_cover_sheet(
     sheet.text(
         105, 57, "Bitte vor die erste Seite des Bandes legen", font="sans", pt=11, anchor="ma"
     )
-    y = place_barcode(sheet, text, symbology, 72)
+    y = place_barcode(sheet, text, symbology, COVER_CODE_TOP_MM)
     sheet.text(105, y + 10, household_label(household), font="mono-bold", pt=26, anchor="ma")
     sheet.text(105, y + 26, f"Band {volume}", font="sans-bold", pt=22, anchor="ma")
     sheet.text(105, y + 40, f"Standort: {name}", font="sans", pt=16, anchor="ma")
@@ -268,7 +275,7 @@ def render_separator(
     else:
         caption = "Neues Dokument (Patch T)"
     sheet.text(105, 50, caption, font="sans", pt=16, anchor="ma")
-    y = place_barcode(sheet, text, symbology, 80, height_1d=20)
+    y = place_barcode(sheet, text, symbology, SEPARATOR_CODE_TOP_MM, height_1d=SEPARATOR_BAR_MM)
     sheet.text(105, y + 8, text, font="mono", pt=14, anchor="ma")
     sheet.text(
         105,

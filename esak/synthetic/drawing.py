@@ -361,6 +361,35 @@ def module_px_1d(n_modules: int, dpi: int) -> int | None:
     return m if m >= min_px else None
 
 
+def _code_block(text: str, symbology: str, dpi: int, height_1d: float) -> np.ndarray:
+    """The code's modules as drawn at ``dpi`` (True = dark)."""
+    modules = barcode_modules(text, symbology)
+    if modules.shape[0] == 1:
+        m = module_px_1d(modules.shape[1], dpi)
+        if m is None:
+            raise ValueError(
+                f"{text!r} is too long for a {symbology} code on A4; use QR or DataMatrix"
+            )
+        row = np.repeat(modules[0], m)
+        return np.broadcast_to(row, (round(height_1d * dpi / 25.4), row.size))
+    m = max(2, math.ceil(0.8 * dpi / 25.4))
+    return np.repeat(np.repeat(modules, m, axis=0), m, axis=1)
+
+
+def _code_box(block: np.ndarray, dpi: int, top: float) -> tuple[int, int, int, int]:
+    x0 = (round(A4_MM[0] / 25.4 * dpi) - block.shape[1]) // 2
+    y0 = round(top * dpi / 25.4)
+    return x0, y0, x0 + block.shape[1], y0 + block.shape[0]
+
+
+def barcode_box(
+    text: str, symbology: str, dpi: int, top: float, *, height_1d: float = 16.0
+) -> tuple[int, int, int, int]:
+    """Where :func:`place_barcode` draws the code on an upright A4 sheet at ``dpi``
+    (pixels: left, top, right, bottom)."""
+    return _code_box(_code_block(text, symbology, dpi, height_1d), dpi, top)
+
+
 def place_barcode(
     sheet: Sheet, text: str, symbology: str, top: float, *, height_1d: float = 16.0
 ) -> float:
@@ -370,19 +399,8 @@ def place_barcode(
     0.45 mm where the code fits, so it scans at 200 dpi after skew; 2-D codes get about
     0.8 mm modules. The page's white space around the code is its quiet zone.
     """
-    modules = barcode_modules(text, symbology)
-    if modules.shape[0] == 1:
-        m = module_px_1d(modules.shape[1], sheet.dpi)
-        if m is None:
-            raise ValueError(
-                f"{text!r} is too long for a {symbology} code on A4; use QR or DataMatrix"
-            )
-        row = np.repeat(modules[0], m)
-        block = np.broadcast_to(row, (sheet.px(height_1d), row.size))
-    else:
-        m = max(2, math.ceil(0.8 * sheet.dpi / 25.4))
-        block = np.repeat(np.repeat(modules, m, axis=0), m, axis=1)
+    block = _code_block(text, symbology, sheet.dpi, height_1d)
     pixels = np.where(block, sheet.ink, sheet.paper).astype(np.uint8)
-    x0 = (sheet.w - pixels.shape[1]) // 2
-    sheet.img.paste(Image.fromarray(pixels, "L"), (x0, sheet.px(top)))
+    x0, y0, _, _ = _code_box(block, sheet.dpi, top)
+    sheet.img.paste(Image.fromarray(pixels, "L"), (x0, y0))
     return top + pixels.shape[0] * 25.4 / sheet.dpi

@@ -20,8 +20,7 @@ what tells ingest that a sheet was there (a Klärfall).
 
 esak's second reading of a page (``esak.migrate.barcodes.read_again``) was built against
 these sheets, so they are not held out from it: hard cases made elsewhere are (README,
-"Round eight"). The module uses esak's code writer (``barcode_modules``) to know where a
-code lies, never its reader.
+"Round eight"). The module asks the drawing code where a code lies, never the reader.
 """
 
 from __future__ import annotations
@@ -35,9 +34,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from esak.migrate.barcodes import barcode_modules
-from esak.synthetic.documents import render_cover_sheet, render_separator
-from esak.synthetic.drawing import load_font, module_px_1d
+from esak.synthetic.documents import (
+    COVER_CODE_TOP_MM,
+    SEPARATOR_BAR_MM,
+    SEPARATOR_CODE_TOP_MM,
+    render_cover_sheet,
+    render_separator,
+)
+from esak.synthetic.drawing import barcode_box, load_font
 
 Box = tuple[int, int, int, int]
 Worn = Callable[[Image.Image, random.Random, int, Box], Image.Image]
@@ -205,21 +209,10 @@ def coarse_jpeg(img: Image.Image, rng: random.Random, dpi: int, box: Box) -> Ima
 
 
 def code_box(text: str, symbology: str, dpi: int, separator: bool) -> Box:
-    """Where :func:`~esak.synthetic.drawing.place_barcode` puts the code of an upright sheet
-    (pixels: left, top, right, bottom)."""
-    modules = barcode_modules(text, symbology)
-    rows, cols = modules.shape
-    width_mm = 210.0
-    if rows == 1:
-        m = module_px_1d(cols, dpi) or 1
-        height = round((20.0 if separator else 16.0) * dpi / 25.4)
-    else:
-        m = max(2, math.ceil(0.8 * dpi / 25.4))
-        height = rows * m
-    page_w = round(width_mm * dpi / 25.4)
-    x0 = (page_w - cols * m) // 2
-    y0 = round((80.0 if separator else 72.0) * dpi / 25.4)
-    return x0, y0, x0 + cols * m, y0 + height
+    """Where the code of an upright clean sheet lies (pixels: left, top, right, bottom)."""
+    if separator:
+        return barcode_box(text, symbology, dpi, SEPARATOR_CODE_TOP_MM, height_1d=SEPARATOR_BAR_MM)
+    return barcode_box(text, symbology, dpi, COVER_CODE_TOP_MM)
 
 
 def stamp_over_code(img: Image.Image, rng: random.Random, dpi: int, box: Box) -> Image.Image:

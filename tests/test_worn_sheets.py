@@ -22,7 +22,7 @@ from esak.migrate.barcodes import (
 from esak.migrate.classify import classify_page
 from esak.profiles import load_profile
 from esak.synthetic.documents import render_blank_page, render_handwritten_note_page
-from esak.synthetic.worn import KINDS, SHEETS, TURNS, UNREADABLE, clean_sheet, code_box
+from esak.synthetic.worn import KINDS, TURNS, UNREADABLE, worn_sheets
 from esak.vocabulary import PageKind
 
 RULES = load_profile("borken")
@@ -31,14 +31,11 @@ RULES = load_profile("borken")
 def _worn(kinds: dict, dpi: int, seed: int = 3):
     """Every sheet worn every way; the turns taken in rotation, so that each kind lies each
     way on some sheet and each sheet lies each way under some kind."""
-    rng = random.Random(seed)
-    for s, (sheet, text, symbology) in enumerate(SHEETS):
-        clean = clean_sheet(sheet, text, symbology, dpi)
-        box = code_box(text, symbology, dpi, sheet == "separator")
-        for k, (kind, wear) in enumerate(kinds.items()):
-            image = wear(clean, random.Random(rng.getrandbits(32)), dpi, box)
-            turn = TURNS[(s + k) % len(TURNS)]
-            yield f"{kind}/{sheet}-{symbology}/{turn}", sheet, text, image.rotate(turn, expand=True)
+    for n, worn in enumerate(worn_sheets(seed=seed, dpis=(dpi,), kinds=kinds, turns=(0,))):
+        s, k = divmod(n, len(kinds))
+        turn = TURNS[(s + k) % len(TURNS)]
+        name = f"{worn.kind}/{worn.sheet}-{worn.symbology}/{turn}"
+        yield name, worn.sheet, worn.text, worn.image.rotate(turn, expand=True)
 
 
 @pytest.fixture(scope="module", params=(300, 200), ids=lambda dpi: f"{dpi}dpi")
